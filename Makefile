@@ -1,0 +1,42 @@
+# ephemeral-storage-exporter. `make test` is the whole default test suite (README, .ci/run).
+GO        ?= go
+BIN       := bin/ephemeral-storage-exporter
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w \
+	-X github.com/prometheus/common/version.Version=$(VERSION) \
+	-X github.com/prometheus/common/version.Revision=$(REVISION) \
+	-X github.com/prometheus/common/version.Branch=main
+FIXTURES  ?= $(abspath ../shared/fixtures)
+export FIXTURES
+
+.PHONY: all build run-sample test test-unit vet fmt-check lint
+all: build test
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ephemeral-storage-exporter
+
+# The README's first command: the whole pipeline on the embedded sample node, no cluster needed.
+run-sample:
+	$(GO) run ./cmd/ephemeral-storage-exporter replay --once
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+# Suites owned by other parts of the tree add themselves to TEST_TARGETS below.
+TEST_TARGETS := fmt-check vet test-unit
+
+# Each concern (alerts, deploy, e2e, ...) keeps its targets in hack/make/<concern>.mk and adds
+# its default-suite target to TEST_TARGETS and its long suites to LONG_TARGETS.
+LONG_TARGETS :=
+include $(sort $(wildcard hack/make/*.mk))
+
+.PHONY: test test-long
+test: $(TEST_TARGETS)
+test-long: $(LONG_TARGETS)
