@@ -181,7 +181,9 @@ func TestEmptyDirSizeLimit(t *testing.T) {
 }
 
 func TestMemoryEmptyDirSize(t *testing.T) {
-	mem := func(v string) map[corev1.ResourceName]string { return map[corev1.ResourceName]string{corev1.ResourceMemory: v} }
+	mem := func(v string) map[corev1.ResourceName]string {
+		return map[corev1.ResourceName]string{corev1.ResourceMemory: v}
+	}
 	limited := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{container("a", mem("256Mi"), nil), container("b", mem("256Mi"), nil)}}}
 	partlyLimited := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{container("a", mem("256Mi"), nil), container("b", nil, nil)}}}
 	initUnlimited := &corev1.Pod{Spec: corev1.PodSpec{InitContainers: []corev1.Container{container("i", nil, nil)},
