@@ -33,7 +33,6 @@ type Dump struct {
 	Node    *corev1.Node // nil when the dump has none
 }
 
-
 // Summary serves the saved summary, as the kubelet client serves a live one.
 func (d *Dump) Summary(context.Context) (*statsv1alpha1.Summary, error) { return d.summary, nil }
 
