@@ -1,0 +1,185 @@
+// Package agent runs the fetch cycle: it reads the kubelet summary at most once per
+// --kubelet.min-interval however many scrapers ask, joins it with the node's pods into a
+// snapshot, and keeps the last good snapshot and the self-metrics that say how fresh it is.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+	corev1 "k8s.io/api/core/v1"
+	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
+)
+
+// SummaryProvider is where summaries come from: the kubelet client, or a replayed dump.
+type SummaryProvider interface {
+	Summary(ctx context.Context) (*statsv1alpha1.Summary, error)
+}
+
+// PodSource is the agent's view of the API server for its node.
+type PodSource interface {
+	Pods() []*corev1.Pod
+	Node() *corev1.Node // nil when unknown
+}
+
+// Options tune the cycle.
+type Options struct {
+	NodeName     string
+	MinInterval  time.Duration
+	Timeout      time.Duration
+	MaxStaleness time.Duration
+	Model        model.Options
+	// Now is the clock; a replay sets it to the time of its dump.
+	Now func() time.Time
+}
+
+// Validate checks the options, with errors a user can act on.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.MinInterval < 0 {
+		errs = append(errs, errors.New("--kubelet.min-interval must not be negative"))
+	}
+	if o.Timeout <= 0 {
+		errs = append(errs, errors.New("--kubelet.timeout must be positive"))
+	}
+	if o.MaxStaleness <= 0 {
+		errs = append(errs, errors.New("--kubelet.max-staleness must be positive"))
+	} else if o.MaxStaleness < o.MinInterval {
+		errs = append(errs, fmt.Errorf("--kubelet.max-staleness (%s) must not be below --kubelet.min-interval (%s)", o.MaxStaleness, o.MinInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// Agent owns the fetch cycle and the latest snapshot.
+type Agent struct {
+	opts      Options
+	summaries SummaryProvider
+	pods      PodSource
+	logger    *slog.Logger
+	metrics   *selfMetrics
+	group     singleflight.Group
+
+	mu          sync.RWMutex
+	current     *model.Snapshot // last good snapshot
+	lastAttempt time.Time
+	lastErrKind kubelet.ErrorKind // of the failure being reported, "" while healthy
+}
+
+// New returns an agent; its self-metrics are registered on reg.
+func New(opts Options, summaries SummaryProvider, pods PodSource, logger *slog.Logger, reg prometheus.Registerer) *Agent {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &Agent{opts: opts, summaries: summaries, pods: pods, logger: logger}
+	a.metrics = newSelfMetrics(opts.NodeName, a.dataAge)
+	reg.MustRegister(a.metrics)
+	return a
+}
+
+// Snapshot returns the last good snapshot, or nil once it is older than MaxStaleness: stale
+// numbers are dropped rather than shown as current. It never fetches; Refresh does.
+func (a *Agent) Snapshot() *model.Snapshot {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.current == nil || a.opts.Now().Sub(a.current.Time) > a.opts.MaxStaleness {
+		return nil
+	}
+	return a.current
+}
+
+// Ready reports whether one summary has been read.
+func (a *Agent) Ready() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.current != nil
+}
+
+// Refresh fetches a summary if the last attempt is at least MinInterval old. Concurrent callers
+// share one in-flight fetch; the fetch runs under its own timeout, detached from any one caller,
+// so a scraper that gives up does not cancel it for the others.
+func (a *Agent) Refresh(ctx context.Context) {
+	if !a.due() {
+		return
+	}
+	ch := a.group.DoChan("summary", func() (any, error) {
+		if !a.due() { // another caller's fetch finished while this one was queued
+			return nil, nil
+		}
+		a.fetch()
+		return nil, nil
+	})
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+func (a *Agent) due() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.lastAttempt.IsZero() || a.opts.Now().Sub(a.lastAttempt) >= a.opts.MinInterval
+}
+
+func (a *Agent) fetch() {
+	start := a.opts.Now()
+	a.mu.Lock()
+	a.lastAttempt = start
+	a.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.Timeout)
+	defer cancel()
+	a.metrics.requests.Inc()
+	summary, err := a.summaries.Summary(ctx)
+	a.metrics.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.fail(err)
+		return
+	}
+	snap := model.Build(model.Inputs{Summary: summary, Pods: a.pods.Pods(), Node: a.pods.Node(), Now: start}, a.opts.Model)
+	a.mu.Lock()
+	a.current = snap
+	recovered := a.lastErrKind != ""
+	a.lastErrKind = ""
+	a.mu.Unlock()
+	a.metrics.succeeded(start, snap.UnmatchedPods)
+	if recovered {
+		a.logger.Info("kubelet summary readable again", "node", a.opts.NodeName)
+	}
+}
+
+// fail records a failed fetch. It logs when the kind of failure changes, not on every attempt, so
+// a kubelet that stays down does not flood the log; the counters tell how often.
+func (a *Agent) fail(err error) {
+	kind := kubelet.KindOf(err)
+	if kind == "" {
+		kind = kubelet.ErrorConnection
+	}
+	a.metrics.failed(kind)
+	a.mu.Lock()
+	changed := a.lastErrKind != kind
+	a.lastErrKind = kind
+	a.mu.Unlock()
+	if changed {
+		a.logger.Error("reading the kubelet summary failed; serving the last good data until it is older than --kubelet.max-staleness",
+			"node", a.opts.NodeName, "kind", string(kind), "err", err, "max_staleness", a.opts.MaxStaleness)
+	}
+}
+
+// dataAge is the age of the last good snapshot, or NaN before the first.
+func (a *Agent) dataAge() (float64, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.current == nil {
+		return 0, false
+	}
+	return a.opts.Now().Sub(a.current.Time).Seconds(), true
+}
