@@ -1,0 +1,78 @@
+// Package server assembles the agent's HTTP endpoints: /metrics served the Prometheus way from the
+// latest snapshot, /healthz, /readyz and the landing page.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+)
+
+// Refresher brings the snapshot up to date before a scrape is gathered, so that every series of
+// one scrape, self-metrics included, describes the same fetch.
+type Refresher interface {
+	Refresh(ctx context.Context)
+}
+
+// Options configure the endpoints.
+type Options struct {
+	TelemetryPath string
+	// MaxRequests bounds concurrent scrapes (promhttp MaxRequestsInFlight); more get 503.
+	MaxRequests int
+	// Timeout bounds one scrape; it should exceed the kubelet timeout.
+	Timeout time.Duration
+	Version string
+	// Ready reports nil once the agent can serve meaningful data.
+	Ready func() error
+}
+
+// Handler returns the agent's HTTP handler.
+func Handler(opts Options, gatherer prometheus.Gatherer, refresher Refresher, logger *slog.Logger) (http.Handler, error) {
+	mux := http.NewServeMux()
+	metrics := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: opts.MaxRequests,
+		Timeout:             opts.Timeout,
+	})
+	mux.Handle(opts.TelemetryPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refresher.Refresh(r.Context())
+		metrics.ServeHTTP(w, r)
+	}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := opts.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	if opts.TelemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "ephemeral-storage-exporter",
+			Description: "Local ephemeral storage usage against the limits the kubelet evicts on",
+			Version:     opts.Version,
+			Links: []web.LandingLinks{
+				{Address: opts.TelemetryPath, Text: "Metrics"},
+				{Address: "/healthz", Text: "Health"},
+				{Address: "/readyz", Text: "Readiness"},
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", landing)
+	}
+	return mux, nil
+}
