@@ -1,6 +1,8 @@
-// Package collector renders model snapshots as Prometheus metrics. Descriptors are built once;
-// every scrape emits const metrics from the latest snapshot, one file per part of the snapshot.
-// docs/metrics.md documents every name here, and a test keeps the two in sync.
+// Package collector renders model snapshots as Prometheus metrics. Each metric family is defined
+// once (one file per part of the snapshot) and rendered two ways: as const metrics by the Storage
+// collector, the reference implementation on client_golang, and as text by Exposition, which
+// /metrics serves (see exposition.go for why). A test keeps the two identical, and another keeps
+// docs/metrics.md in sync with the names and labels here.
 package collector
 
 import (
@@ -16,41 +18,65 @@ type SnapshotSource interface {
 	Snapshot() *model.Snapshot
 }
 
-// Storage exports the usage, limits and ratios of a snapshot.
+// SnapshotFunc adapts a function to a SnapshotSource.
+type SnapshotFunc func() *model.Snapshot
+
+// Snapshot implements SnapshotSource.
+func (f SnapshotFunc) Snapshot() *model.Snapshot { return f() }
+
+// metrics are all storage metric families.
+type metrics struct {
+	node       nodeMetrics
+	pods       []*metric[model.Pod]
+	containers []*metric[model.Container]
+	volumes    []*metric[model.Volume]
+}
+
+func newMetrics() *metrics {
+	return &metrics{node: newNodeMetrics(), pods: newPodMetrics(), containers: newContainerMetrics(), volumes: newVolumeMetrics()}
+}
+
+func (m *metrics) descs() []*prometheus.Desc {
+	var all []*prometheus.Desc
+	for _, x := range m.node.fs {
+		all = append(all, x.desc)
+	}
+	for _, x := range m.node.signal {
+		all = append(all, x.desc)
+	}
+	for _, x := range m.node.node {
+		all = append(all, x.desc)
+	}
+	for _, x := range m.pods {
+		all = append(all, x.desc)
+	}
+	for _, x := range m.containers {
+		all = append(all, x.desc)
+	}
+	for _, x := range m.volumes {
+		all = append(all, x.desc)
+	}
+	return all
+}
+
+// Storage exports the usage, limits and ratios of a snapshot as const metrics.
 type Storage struct {
-	source     SnapshotSource
-	containers containerDescs
-	pods       podDescs
-	volumes    volumeDescs
-	node       nodeDescs
+	source  SnapshotSource
+	metrics *metrics
 }
 
 var _ prometheus.Collector = (*Storage)(nil)
 
 // NewStorage returns a collector of the snapshots source hands out.
 func NewStorage(source SnapshotSource) *Storage {
-	return &Storage{
-		source:     source,
-		containers: newContainerDescs(),
-		pods:       newPodDescs(),
-		volumes:    newVolumeDescs(),
-		node:       newNodeDescs(),
-	}
+	return &Storage{source: source, metrics: newMetrics()}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Storage) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs() {
+	for _, d := range c.metrics.descs() {
 		ch <- d
 	}
-}
-
-func (c *Storage) descs() []*prometheus.Desc {
-	var all []*prometheus.Desc
-	all = append(all, c.containers.all()...)
-	all = append(all, c.pods.all()...)
-	all = append(all, c.volumes.all()...)
-	return append(all, c.node.all()...)
 }
 
 // Collect implements prometheus.Collector.
@@ -59,27 +85,12 @@ func (c *Storage) Collect(ch chan<- prometheus.Metric) {
 	if snap == nil {
 		return
 	}
-	c.node.collect(ch, snap)
+	c.metrics.node.collect(ch, snap)
 	for i := range snap.Pods {
 		pod := &snap.Pods[i]
-		c.pods.collect(ch, snap.NodeName, pod)
-		for j := range pod.Containers {
-			c.containers.collect(ch, snap.NodeName, pod, &pod.Containers[j])
-		}
-		for j := range pod.Volumes {
-			c.volumes.collect(ch, snap.NodeName, pod, &pod.Volumes[j])
-		}
-	}
-}
-
-func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, labels, nil)
-}
-
-// gauge emits v when it is known: an unknown number is no series, never a zero.
-func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v model.Opt, labels ...string) {
-	if v.OK {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v.Value, labels...)
+		collectPod(ch, c.metrics.pods, snap.NodeName, pod)
+		collectContainers(ch, c.metrics.containers, snap.NodeName, pod)
+		collectVolumes(ch, c.metrics.volumes, snap.NodeName, pod)
 	}
 }
 

@@ -6,37 +6,40 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
-type containerDescs struct {
-	rootfs, logs, usage, request, limit, ratio, info *prometheus.Desc
-}
+var containerLabels = []string{"node", "namespace", "pod", "container"}
 
-func newContainerDescs() containerDescs {
-	l := []string{"node", "namespace", "pod", "container"}
-	return containerDescs{
-		rootfs:  desc("container", "rootfs_bytes", "Bytes written to the container's writable layer.", l...),
-		logs:    desc("container", "logs_bytes", "Bytes of the container's logs on the node.", l...),
-		usage:   desc("container", "usage_bytes", "Bytes the kubelet counts against the container's ephemeral-storage limit: logs, plus rootfs unless the node has a dedicated imagefs.", l...),
-		request: desc("container", "request_bytes", "The container's ephemeral-storage request.", l...),
-		limit:   desc("container", "limit_bytes", "The container's ephemeral-storage limit.", l...),
-		ratio:   desc("container", "limit_ratio", "Container usage over its ephemeral-storage limit; the kubelet evicts the pod when it is above 1.", l...),
-		info: desc("container", "info", "Container type (app, init, sidecar) and whether it runs with a read-only root filesystem.",
-			append(l, "container_type", "read_only_root_filesystem")...),
+func newContainerMetrics() []*metric[model.Container] {
+	l := containerLabels
+	return []*metric[model.Container]{
+		newMetric("container", "rootfs_bytes", "Bytes written to the container's writable layer.", l,
+			func(c *model.Container) model.Opt { return c.Rootfs }),
+		newMetric("container", "logs_bytes", "Bytes of the container's logs on the node.", l,
+			func(c *model.Container) model.Opt { return c.Logs }),
+		newMetric("container", "usage_bytes", "Bytes the kubelet counts against the container's ephemeral-storage limit: logs, plus rootfs unless the node has a dedicated imagefs.", l,
+			func(c *model.Container) model.Opt { return c.Usage }),
+		newMetric("container", "request_bytes", "The container's ephemeral-storage request.", l,
+			func(c *model.Container) model.Opt { return c.Request }),
+		newMetric("container", "limit_bytes", "The container's ephemeral-storage limit.", l,
+			func(c *model.Container) model.Opt { return c.Limit }),
+		newMetric("container", "limit_ratio", "Container usage over its ephemeral-storage limit; the kubelet evicts the pod when it is above 1.", l,
+			func(c *model.Container) model.Opt { return c.Ratio }),
+		newInfo("container", "info", "Container type (app, init, sidecar) and whether it runs with a read-only root filesystem.",
+			append(l[:len(l):len(l)], "container_type", "read_only_root_filesystem"),
+			func(c *model.Container) bool { return c.Type != "" },
+			func(c *model.Container) []string { return []string{c.Type, boolLabel(c.ReadOnlyRootFilesystem)} }),
 	}
 }
 
-func (d containerDescs) all() []*prometheus.Desc {
-	return []*prometheus.Desc{d.rootfs, d.logs, d.usage, d.request, d.limit, d.ratio, d.info}
+func containerLabelValues(node string, pod *model.Pod, c *model.Container) []string {
+	return []string{node, pod.Namespace, pod.Name, c.Name}
 }
 
-func (d containerDescs) collect(ch chan<- prometheus.Metric, node string, pod *model.Pod, c *model.Container) {
-	labels := []string{node, pod.Namespace, pod.Name, c.Name}
-	gauge(ch, d.rootfs, c.Rootfs, labels...)
-	gauge(ch, d.logs, c.Logs, labels...)
-	gauge(ch, d.usage, c.Usage, labels...)
-	gauge(ch, d.request, c.Request, labels...)
-	gauge(ch, d.limit, c.Limit, labels...)
-	gauge(ch, d.ratio, c.Ratio, labels...)
-	if c.Type != "" {
-		ch <- prometheus.MustNewConstMetric(d.info, prometheus.GaugeValue, 1, node, pod.Namespace, pod.Name, c.Name, c.Type, boolLabel(c.ReadOnlyRootFilesystem))
+func collectContainers(ch chan<- prometheus.Metric, metrics []*metric[model.Container], node string, pod *model.Pod) {
+	for i := range pod.Containers {
+		c := &pod.Containers[i]
+		labels := containerLabelValues(node, pod, c)
+		for _, m := range metrics {
+			m.collect(ch, c, labels)
+		}
 	}
 }

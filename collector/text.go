@@ -1,32 +1,73 @@
 package collector
 
 import (
-	"io"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
-// SnapshotFunc adapts a function to a SnapshotSource.
-type SnapshotFunc func() *model.Snapshot
-
-// Snapshot implements SnapshotSource.
-func (f SnapshotFunc) Snapshot() *model.Snapshot { return f() }
-
-// WriteText writes everything g gathers in the Prometheus text format, as /metrics would: used by
-// `replay --once` and by the golden tests.
-func WriteText(w io.Writer, g prometheus.Gatherer) error {
-	families, err := g.Gather()
-	if err != nil {
-		return err
+// appendText renders a snapshot in the Prometheus text format, family by family. Each object's
+// label set is rendered once and shared by all its families.
+func (m *metrics) appendText(buf []byte, snap *model.Snapshot) []byte {
+	node := snap.NodeName
+	fsLabelText := renderLabels(len(snap.Node.Filesystems), fsLabels, func(i int) []string { return []string{node, snap.Node.Filesystems[i].Name} })
+	for _, x := range m.node.fs {
+		buf = family(buf, x, len(snap.Node.Filesystems), func(i int) *model.Filesystem { return &snap.Node.Filesystems[i] }, fsLabelText)
 	}
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range families {
-		if err := enc.Encode(mf); err != nil {
-			return err
+	signalLabelText := renderLabels(len(snap.Node.Signals), signalLabels, func(i int) []string { return []string{node, snap.Node.Signals[i].Name} })
+	for _, x := range m.node.signal {
+		buf = family(buf, x, len(snap.Node.Signals), func(i int) *model.Signal { return &snap.Node.Signals[i] }, signalLabelText)
+	}
+	nodeLabelText := renderLabels(1, nodeLabels, func(int) []string { return []string{node} })
+	for _, x := range m.node.node {
+		buf = family(buf, x, 1, func(int) *model.Node { return &snap.Node }, nodeLabelText)
+	}
+
+	pods := snap.Pods
+	podLabelText := renderLabels(len(pods), podLabels, func(i int) []string { return podLabelValues(node, &pods[i]) })
+	for _, x := range m.pods {
+		buf = family(buf, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText)
+	}
+
+	type ref struct{ pod, item int }
+	var containers, volumes []ref
+	for i := range pods {
+		for j := range pods[i].Containers {
+			containers = append(containers, ref{i, j})
+		}
+		for j := range pods[i].Volumes {
+			volumes = append(volumes, ref{i, j})
 		}
 	}
-	return nil
+	containerAt := func(i int) *model.Container { r := containers[i]; return &pods[r.pod].Containers[r.item] }
+	containerLabelText := renderLabels(len(containers), containerLabels, func(i int) []string {
+		return containerLabelValues(node, &pods[containers[i].pod], containerAt(i))
+	})
+	for _, x := range m.containers {
+		buf = family(buf, x, len(containers), containerAt, containerLabelText)
+	}
+	volumeAt := func(i int) *model.Volume { r := volumes[i]; return &pods[r.pod].Volumes[r.item] }
+	volumeLabelText := renderLabels(len(volumes), volumeLabels, func(i int) []string {
+		return volumeLabelValues(node, &pods[volumes[i].pod], volumeAt(i))
+	})
+	for _, x := range m.volumes {
+		buf = family(buf, x, len(volumes), volumeAt, volumeLabelText)
+	}
+	return buf
+}
+
+// renderLabels renders the label sets of n objects into one buffer and returns a lookup of
+// object i's rendered set.
+func renderLabels(n int, names []string, values func(int) []string) func(int) []byte {
+	var arena []byte
+	ends := make([]int, n)
+	for i := range n {
+		arena = appendLabels(arena, names, values(i))
+		ends[i] = len(arena)
+	}
+	return func(i int) []byte {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		return arena[start:ends[i]]
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 )
 
@@ -32,19 +31,15 @@ type Options struct {
 	Ready func() error
 }
 
-// Handler returns the agent's HTTP handler.
-func Handler(opts Options, gatherer prometheus.Gatherer, refresher Refresher, logger *slog.Logger) (http.Handler, error) {
+// Handler returns the agent's HTTP handler. /metrics serves live (gathered per scrape) followed
+// by storage (rendered once per snapshot); refresher runs first.
+func Handler(opts Options, live prometheus.Gatherer, storage Rendered, refresher Refresher, logger *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
-	metrics := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: opts.MaxRequests,
-		Timeout:             opts.Timeout,
-	})
-	mux.Handle(opts.TelemetryPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		refresher.Refresh(r.Context())
-		metrics.ServeHTTP(w, r)
-	}))
+	metrics := &metricsHandler{live: live, storage: storage, refresher: refresher, timeout: opts.Timeout, logger: logger}
+	if opts.MaxRequests > 0 {
+		metrics.inFlight = make(chan struct{}, opts.MaxRequests)
+	}
+	mux.Handle(opts.TelemetryPath, metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

@@ -1,0 +1,156 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/synthetic"
+)
+
+var sizes = []int{30, 110, 250}
+
+type fixture struct {
+	node *synthetic.Node
+	body []byte
+}
+
+func newFixture(b *testing.B, pods int) fixture {
+	b.Helper()
+	node := synthetic.Generate(pods, 1)
+	body, err := json.Marshal(node.Summary)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fixture{node: node, body: body}
+}
+
+// bodyProvider serves a summary by decoding a fixed body, as the client decodes the kubelet's.
+type bodyProvider struct{ body []byte }
+
+func (p bodyProvider) Summary(context.Context) (*statsv1alpha1.Summary, error) {
+	return kubelet.DecodeSummary(bytes.NewReader(p.body), 64<<20)
+}
+
+type staticPods struct{ n *synthetic.Node }
+
+func (p staticPods) Pods() []*corev1.Pod { return p.n.Pods }
+func (p staticPods) Node() *corev1.Node  { return p.n.Node }
+
+func modelOptions(b *testing.B) model.Options {
+	thresholds, err := accounting.ParseThresholds(accounting.DefaultEvictionHard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return model.Options{ImageFs: model.ImageFsAuto, Thresholds: thresholds}
+}
+
+// BenchmarkDecode is the floor: encoding/json into the kubelet's types.
+func BenchmarkDecode(b *testing.B) {
+	for _, n := range sizes {
+		f := newFixture(b, n)
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.body)))
+			for b.Loop() {
+				if _, err := kubelet.DecodeSummary(bytes.NewReader(f.body), 64<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCycle is one full fetch cycle: decode, join with pod specs, compute, snapshot.
+func BenchmarkCycle(b *testing.B) {
+	for _, n := range sizes {
+		f := newFixture(b, n)
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			clock := time.Unix(0, 0)
+			opts := agent.Options{NodeName: synthetic.NodeName, Timeout: time.Minute, MaxStaleness: time.Hour, Model: modelOptions(b),
+				Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
+			a := agent.New(opts, bodyProvider{f.body}, staticPods{f.node}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f.body)))
+			for b.Loop() {
+				a.Refresh(context.Background())
+			}
+			if a.Snapshot() == nil {
+				b.Fatal("no snapshot")
+			}
+		})
+	}
+}
+
+// BenchmarkServe is one scrape of /metrics from an existing snapshot.
+func BenchmarkServe(b *testing.B) {
+	for _, n := range sizes {
+		f := newFixture(b, n)
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			now := time.Unix(100, 0)
+			opts := agent.Options{NodeName: synthetic.NodeName, MinInterval: time.Hour, Timeout: time.Minute, MaxStaleness: time.Hour,
+				Model: modelOptions(b), Now: func() time.Time { return now }}
+			reg := prometheus.NewRegistry()
+			a := agent.New(opts, bodyProvider{f.body}, staticPods{f.node}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+			a.Refresh(context.Background())
+			h, err := server.Handler(server.Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, reg,
+				collector.NewExposition(a), a, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatal(rec.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRender renders a new snapshot's storage series (text and gzip): paid once per cycle,
+// by the first scrape that sees the snapshot.
+func BenchmarkRender(b *testing.B) {
+	for _, n := range sizes {
+		f := newFixture(b, n)
+		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
+			summary, err := bodyProvider{f.body}.Summary(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			snaps := [2]*model.Snapshot{}
+			for i := range snaps {
+				snaps[i] = model.Build(model.Inputs{Summary: summary, Pods: f.node.Pods, Node: f.node.Node, Now: time.Unix(100, 0)}, modelOptions(b))
+			}
+			i := 0
+			e := collector.NewExposition(collector.SnapshotFunc(func() *model.Snapshot { return snaps[i%2] }))
+			b.ReportAllocs()
+			for b.Loop() {
+				i++ // a new snapshot every time: always a full render
+				if _, _, err := e.Render(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

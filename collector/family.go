@@ -1,0 +1,146 @@
+package collector
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
+)
+
+// metric is one metric family: its name, help and labels, defined once and used both by the
+// const-metric collector (Storage, the reference) and by the text writer that renders snapshots
+// for /metrics (Exposition, the fast path).
+type metric[T any] struct {
+	name   string
+	help   string
+	labels []string
+	// value of the series for one object; a value that is not OK is no series.
+	value func(*T) model.Opt
+	// extra label values after the object's own labels, for info metrics.
+	extra func(*T) []string
+	desc  *prometheus.Desc
+}
+
+func newMetric[T any](subsystem, name, help string, labels []string, value func(*T) model.Opt) *metric[T] {
+	m := &metric[T]{name: prometheus.BuildFQName(namespace, subsystem, name), help: help, labels: labels, value: value}
+	m.desc = prometheus.NewDesc(m.name, help, labels, nil)
+	return m
+}
+
+func newInfo[T any](subsystem, name, help string, labels []string, known func(*T) bool, extra func(*T) []string) *metric[T] {
+	m := newMetric(subsystem, name, help, labels, func(x *T) model.Opt { return model.Opt{Value: 1, OK: known(x)} })
+	m.extra = extra
+	return m
+}
+
+// collect emits x's series as a const metric with the object's label values.
+func (m *metric[T]) collect(ch chan<- prometheus.Metric, x *T, labelValues []string) {
+	v := m.value(x)
+	if !v.OK {
+		return
+	}
+	if m.extra != nil {
+		labelValues = append(labelValues[:len(labelValues):len(labelValues)], m.extra(x)...)
+	}
+	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, v.Value, labelValues...)
+}
+
+// header writes the family's HELP and TYPE lines.
+func (m *metric[T]) header(buf []byte) []byte {
+	buf = append(buf, "# HELP "...)
+	buf = append(buf, m.name...)
+	buf = append(buf, ' ')
+	buf = append(buf, m.help...)
+	buf = append(buf, "\n# TYPE "...)
+	buf = append(buf, m.name...)
+	return append(buf, " gauge\n"...)
+}
+
+// sample writes x's series; labels is the object's rendered label set without the closing brace.
+func (m *metric[T]) sample(buf []byte, x *T, labels []byte) []byte {
+	v := m.value(x)
+	if !v.OK {
+		return buf
+	}
+	buf = append(buf, m.name...)
+	buf = append(buf, labels...)
+	if m.extra != nil {
+		extra := m.extra(x)
+		for i, value := range extra {
+			buf = appendLabel(buf, m.labels[len(m.labels)-len(extra)+i], value)
+		}
+	}
+	buf = append(buf, "} "...)
+	buf = appendFloat(buf, v.Value)
+	return append(buf, '\n')
+}
+
+// appendLabels renders `{name="value",...` (no closing brace) for an object's labels.
+func appendLabels(buf []byte, names, values []string) []byte {
+	buf = append(buf, '{')
+	for i, value := range values {
+		buf = appendLabel(buf, names[i], value)
+	}
+	return buf
+}
+
+func appendLabel(buf []byte, name, value string) []byte {
+	if buf[len(buf)-1] != '{' {
+		buf = append(buf, ',')
+	}
+	buf = append(buf, name...)
+	buf = append(buf, `="`...)
+	buf = appendEscaped(buf, value)
+	return append(buf, '"')
+}
+
+// appendEscaped escapes a label value as the text format requires: backslash, quote, newline.
+func appendEscaped(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			buf = append(buf, `\\`...)
+		case '"':
+			buf = append(buf, `\"`...)
+		case '\n':
+			buf = append(buf, `\n`...)
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return buf
+}
+
+// appendFloat formats a sample value as expfmt does.
+func appendFloat(buf []byte, f float64) []byte {
+	switch {
+	case f == 1:
+		return append(buf, '1')
+	case f == 0:
+		return append(buf, '0')
+	case math.IsInf(f, 1):
+		return append(buf, "+Inf"...)
+	case math.IsInf(f, -1):
+		return append(buf, "-Inf"...)
+	case math.IsNaN(f):
+		return append(buf, "NaN"...)
+	}
+	return strconv.AppendFloat(buf, f, 'g', -1, 64)
+}
+
+// family writes one metric family over objects, skipping it whole when no object has a value, as a
+// registry's Gather does. labels(i) is object i's rendered label set.
+func family[T any](buf []byte, m *metric[T], n int, object func(int) *T, labels func(int) []byte) []byte {
+	start := len(buf)
+	buf = m.header(buf)
+	body := len(buf)
+	for i := range n {
+		buf = m.sample(buf, object(i), labels(i))
+	}
+	if len(buf) == body {
+		return buf[:start]
+	}
+	return buf
+}
