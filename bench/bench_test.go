@@ -54,7 +54,7 @@ type staticPods struct{ n *synthetic.Node }
 func (p staticPods) Pods() []*corev1.Pod { return p.n.Pods }
 func (p staticPods) Node() *corev1.Node  { return p.n.Node }
 
-func modelOptions(b *testing.B) model.Options {
+func modelOptions(b testing.TB) model.Options {
 	thresholds, err := accounting.ParseThresholds(accounting.DefaultEvictionHard)
 	if err != nil {
 		b.Fatal(err)
