@@ -1,0 +1,112 @@
+// Command ephemeral-storage-exporter is the per-node agent: it reads its node's kubelet summary,
+// joins it with the node's pod specs and serves, on /metrics, local ephemeral storage usage next
+// to the limits the kubelet evicts on. `replay` runs the same pipeline on saved files.
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
+)
+
+const program = "ephemeral-storage-exporter"
+
+// common are the flags every mode shares: how to account and how to serve.
+type common struct {
+	evictionHard  string
+	imageFs       string
+	telemetryPath string
+	maxRequests   int
+	log           promslog.Config
+}
+
+func (c *common) modelOptions() (model.Options, error) {
+	thresholds, err := accounting.ParseThresholds(c.evictionHard)
+	if err != nil {
+		return model.Options{}, fmt.Errorf("--eviction.hard: %w", err)
+	}
+	return model.Options{ImageFs: model.ImageFsMode(c.imageFs), Thresholds: thresholds}, nil
+}
+
+func main() {
+	app := kingpin.New(program, "Exports local ephemeral storage usage against the limits the kubelet evicts on.")
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+
+	var c common
+	app.Flag("eviction.hard", "The kubelet's hard eviction thresholds for storage signals, in the kubelet's syntax.").
+		Default(accounting.DefaultEvictionHard).StringVar(&c.evictionHard)
+	app.Flag("kubelet.imagefs", "Whether images live on a dedicated filesystem, so the kubelet does not count container rootfs against limits: auto (inferred from the summary), dedicated or shared.").
+		Default(string(model.ImageFsAuto)).EnumVar(&c.imageFs, string(model.ImageFsAuto), string(model.ImageFsDedicated), string(model.ImageFsShared))
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&c.telemetryPath)
+	app.Flag("web.max-requests", "Maximum number of concurrent scrapes; 0 means no limit.").Default("40").IntVar(&c.maxRequests)
+	webFlags := kingpinflag.AddFlags(app, ":9847")
+	c.log = promslog.Config{}
+	promslogflag.AddFlags(app, &c.log)
+
+	serveCmd := app.Command("serve", "Run the agent against the node's kubelet and the API server (default).").Default()
+	s := serveFlags(serveCmd)
+	replayCmd := app.Command("replay", "Run the pipeline on a saved summary and pod list (default: the embedded sample node).")
+	r := replayFlags(replayCmd)
+
+	cmd := kingpin.MustParse(app.Parse(os.Args[1:]))
+	logger := promslog.New(&c.log)
+	var err error
+	switch cmd {
+	case serveCmd.FullCommand():
+		err = serve(&c, s, webFlags, logger)
+	case replayCmd.FullCommand():
+		err = runReplay(&c, r, webFlags, logger)
+	}
+	if err != nil {
+		logger.Error("exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+// serveOptions are the live agent's flags.
+type serveOptions struct {
+	nodeName, nodeIP     string
+	kubeconfig           string
+	kubeletMode          string
+	kubeletURL           string
+	caFile, tokenFile    string
+	insecureSkipVerify   bool
+	timeout, minInterval time.Duration
+	maxStaleness         time.Duration
+	maxResponseSize      units.Base2Bytes
+	evictionFromConfigz  bool
+	informerResync       time.Duration
+}
+
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
+
+func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
+	o := &serveOptions{}
+	cmd.Flag("node.name", "The node this agent watches.").Envar("NODE_NAME").StringVar(&o.nodeName)
+	cmd.Flag("node.ip", "The node's IP, for the direct kubelet URL.").Envar("NODE_IP").StringVar(&o.nodeIP)
+	cmd.Flag("kubeconfig", "Kubeconfig for out-of-cluster access; in-cluster config when empty.").Envar("KUBECONFIG").StringVar(&o.kubeconfig)
+	cmd.Flag("kubelet.mode", "direct: https://$NODE_IP:10250 (RBAC nodes/stats); apiserver-proxy: through the API server (RBAC nodes/proxy).").
+		Default("direct").EnumVar(&o.kubeletMode, "direct", "apiserver-proxy")
+	cmd.Flag("kubelet.url", "Base URL of the kubelet in direct mode (default https://$NODE_IP:10250).").StringVar(&o.kubeletURL)
+	cmd.Flag("kubelet.ca-file", "CA bundle that signs the kubelet's serving certificate.").Default(serviceAccountDir + "ca.crt").StringVar(&o.caFile)
+	cmd.Flag("kubelet.insecure-skip-tls-verify", "Do not verify the kubelet's certificate (less safe: for self-signed kubelet certificates only).").BoolVar(&o.insecureSkipVerify)
+	cmd.Flag("kubelet.token-file", "Bearer token for the kubelet, re-read as it rotates.").Default(serviceAccountDir + "token").StringVar(&o.tokenFile)
+	cmd.Flag("kubelet.timeout", "Timeout of one summary request, decoding included.").Default("5s").DurationVar(&o.timeout)
+	cmd.Flag("kubelet.min-interval", "At most one summary request per interval, however many scrapers ask.").Default("10s").DurationVar(&o.minInterval)
+	cmd.Flag("kubelet.max-staleness", "Storage series are dropped once the last good summary is older than this.").Default("5m").DurationVar(&o.maxStaleness)
+	cmd.Flag("kubelet.max-response-size", "Larger summaries are refused.").Default("64MiB").BytesVar(&o.maxResponseSize)
+	cmd.Flag("eviction.from-configz", "Read evictionHard from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to --eviction.hard.").BoolVar(&o.evictionFromConfigz)
+	cmd.Flag("kube.resync", "Resync period of the pod and node informers.").Default("10m").DurationVar(&o.informerResync)
+	return o
+}

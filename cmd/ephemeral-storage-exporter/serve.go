@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
+)
+
+func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Logger) error {
+	if o.nodeName == "" {
+		return errors.New("--node.name (or NODE_NAME) is required: the agent watches one node, normally set from the downward API (spec.nodeName)")
+	}
+	modelOpts, err := c.modelOptions()
+	if err != nil {
+		return err
+	}
+	restConfig, err := apiServerConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return err
+	}
+	kubeletOpts := kubelet.Options{
+		Mode: kubelet.Mode(o.kubeletMode), URL: o.kubeletURL, NodeName: o.nodeName, NodeIP: o.nodeIP,
+		CAFile: o.caFile, InsecureSkipTLSVerify: o.insecureSkipVerify, TokenFile: o.tokenFile,
+		Timeout: o.timeout, MaxResponseBytes: int64(o.maxResponseSize),
+	}
+	if err := kubeletOpts.Validate(); err != nil {
+		return err
+	}
+	kubeletClient, err := kubelet.NewClient(kubeletOpts, restConfig)
+	if err != nil {
+		return err
+	}
+	if o.insecureSkipVerify {
+		logger.Warn("not verifying the kubelet's TLS certificate (--kubelet.insecure-skip-tls-verify): a node-local attacker could serve forged stats")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if o.evictionFromConfigz {
+		modelOpts.Thresholds = thresholdsFromConfigz(ctx, kubeletClient, modelOpts.Thresholds, logger)
+	}
+
+	view := kube.NewNodeView(client, o.nodeName, o.informerResync)
+	agentOpts := agent.Options{NodeName: o.nodeName, MinInterval: o.minInterval, Timeout: o.timeout, MaxStaleness: o.maxStaleness, Model: modelOpts}
+	if err := agentOpts.Validate(); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
+	reg.MustRegister(
+		versioncollector.NewCollector("ephemeral_storage_exporter"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced}),
+	)
+	view.Start(ctx)
+	go a.Refresh(ctx) // warm up, so the first scrape is not the first fetch
+
+	handler, err := server.Handler(server.Options{
+		TelemetryPath: c.telemetryPath, MaxRequests: c.maxRequests, Timeout: o.timeout + 5*time.Second,
+		Version: version.Info(),
+		Ready: func() error {
+			switch {
+			case !view.PodsSynced():
+				return errors.New("pod watch not synced")
+			case !a.Ready():
+				return errors.New("no kubelet summary read yet")
+			}
+			return nil
+		},
+	}, reg, collector.NewExposition(a), a, logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("starting", "version", version.Info(), "node", o.nodeName, "kubelet_mode", o.kubeletMode)
+	return server.ListenAndServe(ctx, handler, webFlags, logger)
+}
+
+func apiServerConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster API server config (set --kubeconfig outside a cluster): %w", err)
+		}
+		return cfg, nil
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}
+
+func thresholdsFromConfigz(ctx context.Context, k *kubelet.Client, fallback []accounting.Threshold, logger *slog.Logger) []accounting.Threshold {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	hard, err := k.EvictionHard(ctx)
+	if err == nil {
+		var thresholds []accounting.Threshold
+		if thresholds, err = accounting.ParseThresholdMap(hard); err == nil {
+			logger.Info("eviction thresholds read from the kubelet's /configz", "evictionHard", hard)
+			return thresholds
+		}
+	}
+	logger.Warn("could not read eviction thresholds from /configz; using --eviction.hard", "err", err)
+	return fallback
+}
