@@ -5,6 +5,8 @@
 package replay
 
 import (
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
+
 	"bytes"
 	"context"
 	"embed"
@@ -14,7 +16,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/scheme"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
@@ -99,7 +100,7 @@ func DecodePods(raw []byte, nodeName string) ([]*corev1.Pod, error) {
 }
 
 func decodeNode(raw []byte) (*corev1.Node, error) {
-	obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
+	obj, _, err := kube.Codecs.UniversalDeserializer().Decode(raw, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func decodeNode(raw []byte) (*corev1.Node, error) {
 }
 
 func decodeObjects(raw []byte) ([]runtime.Object, error) {
-	decoder := scheme.Codecs.UniversalDeserializer()
+	decoder := kube.Codecs.UniversalDeserializer()
 	obj, _, err := decoder.Decode(raw, nil, nil)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -38,7 +39,15 @@ func (c *common) modelOptions() (model.Options, error) {
 	return model.Options{ImageFs: model.ImageFsMode(c.imageFs), Thresholds: thresholds}, nil
 }
 
+// defaultGCPercent trades a little CPU for a lower peak: the heap is mostly the summary being
+// decoded, garbage a cycle later, and at 250 pods GOGC=50 takes peak RSS from 42 to 34 MiB
+// (docs/performance.md). GOGC in the environment overrides it.
+const defaultGCPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	app := kingpin.New(program, "Exports local ephemeral storage usage against the limits the kubelet evicts on.")
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')

@@ -14,9 +14,10 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
@@ -27,6 +28,7 @@ import (
 )
 
 func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Logger) error {
+	klog.SetSlogLogger(logger) // client-go's reflector logs in the agent's format
 	if o.nodeName == "" {
 		return errors.New("--node.name (or NODE_NAME) is required: the agent watches one node, normally set from the downward API (spec.nodeName)")
 	}
@@ -38,7 +40,7 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(restConfig)
+	client, err := kube.NewClient(restConfig)
 	if err != nil {
 		return err
 	}
@@ -78,7 +80,14 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced}),
 	)
 	view.Start(ctx)
-	go a.Refresh(ctx) // warm up, so the first scrape is not the first fetch
+	go func() {
+		// Warm up once the pods are known, so the first snapshot joins them and the first scrape
+		// is not the first fetch; an API server that is down delays it by at most this wait.
+		syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		cache.WaitForCacheSync(syncCtx.Done(), view.PodsSynced, view.NodeSynced)
+		a.Refresh(ctx)
+	}()
 
 	handler, err := server.Handler(server.Options{
 		TelemetryPath: c.telemetryPath, MaxRequests: c.maxRequests, Timeout: o.timeout + 5*time.Second,

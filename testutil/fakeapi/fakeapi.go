@@ -36,16 +36,27 @@ type Server struct {
 	Watches  atomic.Int64
 	// Selectors records every field selector asked for.
 	Selectors sync.Map
+	// kick is closed to end every open watch.
+	kick chan struct{}
 }
 
 // NewServer starts a fake API server holding pods and node.
 func NewServer(pods []*corev1.Pod, node *corev1.Node) *Server {
-	s := &Server{node: node}
+	s := &Server{node: node, kick: make(chan struct{})}
 	for _, p := range pods {
 		s.pods = append(s.pods, *p)
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
+}
+
+// CloseWatches ends every open watch, as an API server restart or a load balancer would; clients
+// watch again from their last resource version.
+func (s *Server) CloseWatches() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.kick)
+	s.kick = make(chan struct{})
 }
 
 // SetPods replaces the pods.
@@ -104,6 +115,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
+	if r.URL.Query().Get("sendInitialEvents") == "true" {
+		s.sendInitialEvents(w, r.URL.Path)
+	}
 	w.(http.Flusher).Flush()
 	timeout := 30 * time.Second
 	if ts := r.URL.Query().Get("timeoutSeconds"); ts != "" {
@@ -111,10 +125,52 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 			timeout = d
 		}
 	}
+	s.mu.Lock()
+	kick := s.kick
+	s.mu.Unlock()
 	select {
 	case <-r.Context().Done():
+	case <-kick:
 	case <-time.After(timeout):
 	}
+}
+
+// sendInitialEvents streams the current objects as ADDED events and ends them with the bookmark
+// that streaming-list clients (client-go's WatchListClient) wait for.
+func (s *Server) sendInitialEvents(w http.ResponseWriter, path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	enc := json.NewEncoder(w)
+	var objects []any
+	var bookmark any
+	end := map[string]string{metav1.InitialEventsAnnotationKey: "true"}
+	switch path {
+	case "/api/v1/pods":
+		for i := range s.pods {
+			p := s.pods[i].DeepCopy()
+			p.APIVersion, p.Kind = "v1", "Pod"
+			objects = append(objects, p)
+		}
+		bookmark = &corev1.Pod{TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+			ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1", Annotations: end}}
+	case "/api/v1/nodes":
+		if s.node != nil {
+			n := s.node.DeepCopy()
+			n.APIVersion, n.Kind = "v1", "Node"
+			objects = append(objects, n)
+		}
+		bookmark = &corev1.Node{TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
+			ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1", Annotations: end}}
+	case "/api/v1/events":
+		bookmark = &corev1.Event{TypeMeta: metav1.TypeMeta{Kind: "Event", APIVersion: "v1"},
+			ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1", Annotations: end}}
+	default:
+		return
+	}
+	for _, o := range objects {
+		_ = enc.Encode(map[string]any{"type": "ADDED", "object": o})
+	}
+	_ = enc.Encode(map[string]any{"type": "BOOKMARK", "object": bookmark})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -1,0 +1,259 @@
+package main
+
+// Process tests: the real binary against a fake API server and a fake TLS kubelet, as it runs in a
+// cluster but without one.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fakeapi"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/synthetic"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ese-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, program)
+	// Built without -race: the RSS measurement is of the binary users run.
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if err := build.Run(); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type agentProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	mu   sync.Mutex
+	log  bytes.Buffer
+}
+
+func (p *agentProcess) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+func (p *agentProcess) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Write(b)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// cluster is a fake API server and kubelet for one node, and the flags that point the agent at them.
+type cluster struct {
+	api     *fakeapi.Server
+	kubelet *fakeapi.Kubelet
+	flags   []string
+}
+
+func newCluster(t *testing.T, node *synthetic.Node) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	api := fakeapi.NewServer(node.Pods, node.Node)
+	t.Cleanup(api.Close)
+	kl, err := fakeapi.NewKubelet(node.Summary)
+	require.NoError(t, err)
+	t.Cleanup(kl.Close)
+	kubeconfig, err := api.Kubeconfig(dir)
+	require.NoError(t, err)
+	ca, err := kl.CAFile(dir)
+	require.NoError(t, err)
+	token := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(token, []byte("kubelet-token"), 0o600))
+	return &cluster{api: api, kubelet: kl, flags: []string{
+		"--kubeconfig=" + kubeconfig, "--kubelet.url=" + kl.URL, "--kubelet.ca-file=" + ca,
+		"--kubelet.token-file=" + token, "--kubelet.min-interval=200ms",
+	}}
+}
+
+func start(t *testing.T, env []string, args ...string) *agentProcess {
+	t.Helper()
+	p := &agentProcess{addr: freeAddr(t)}
+	p.cmd = exec.Command(binary, append(args, "--web.listen-address="+p.addr)...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	require.NoError(t, p.cmd.Start())
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent log:\n%s", p.logs())
+		}
+	})
+	return p
+}
+
+func (p *agentProcess) get(path string) (int, string) {
+	resp, err := http.Get("http://" + p.addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// sample returns the value of the first series whose line starts with prefix.
+func sample(metrics, prefix string) (float64, bool) {
+	sc := bufio.NewScanner(strings.NewReader(metrics))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func TestRefusesToStartWithoutNodeName(t *testing.T) {
+	out, err := exec.Command(binary, "--kubeconfig=/nonexistent").CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, string(out), "--node.name (or NODE_NAME) is required")
+}
+
+func TestServesTheNodeFromKubeletAndAPIServer(t *testing.T) {
+	node := synthetic.Generate(30, 1)
+	c := newCluster(t, node)
+	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, c.flags...)
+
+	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+	time.Sleep(250 * time.Millisecond) // one --kubelet.min-interval
+	code, metrics := p.get("/metrics")
+	require.Equal(t, http.StatusOK, code)
+	pod := node.Pods[0]
+	assert.Contains(t, metrics, fmt.Sprintf(`ephemeral_storage_pod_usage_bytes{node="%s",namespace="%s",pod="%s"`, synthetic.NodeName, pod.Namespace, pod.Name))
+	up, _ := sample(metrics, "ephemeral_storage_exporter_kubelet_up")
+	assert.Equal(t, 1.0, up)
+	unmatched, _ := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
+	assert.Equal(t, 0.0, unmatched)
+	_, ok := c.kubelet.Tokens.Load("kubelet-token")
+	assert.True(t, ok, "the kubelet is called with the token file's bearer token")
+	c.api.Selectors.Range(func(k, _ any) bool {
+		assert.Regexp(t, `^/api/v1/(pods\?spec.nodeName|nodes\?metadata.name)=`+synthetic.NodeName+`$`, k, "only node-scoped lists and watches")
+		return true
+	})
+}
+
+// An API server that is down at start must not hold back the kubelet-side series; once it is up
+// the agent catches up. A watch that expires (410 Gone) is followed by a re-list that brings the
+// changes in.
+func TestAPIServerDownAtStartThenWatchExpiry(t *testing.T) {
+	node := synthetic.Generate(30, 1)
+	c := newCluster(t, node)
+	c.api.Down.Store(true)
+	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, c.flags...)
+
+	require.Eventually(t, func() bool {
+		_, metrics := p.get("/metrics")
+		v, ok := sample(metrics, `ephemeral_storage_node_fs_available_bytes{node="`+synthetic.NodeName+`",fs="nodefs"}`)
+		return ok && v > 0
+	}, 20*time.Second, 100*time.Millisecond, "node series flow with the API server down")
+	_, metrics := p.get("/metrics")
+	synced, _ := sample(metrics, `ephemeral_storage_exporter_informer_synced{node="`+synthetic.NodeName+`",resource="pods"}`)
+	assert.Equal(t, 0.0, synced)
+	unmatched, _ := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
+	assert.Equal(t, 30.0, unmatched, "pods without specs are counted, not invented")
+	code, _ := p.get("/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+
+	c.api.Down.Store(false)
+	require.Eventually(t, func() bool {
+		_, metrics := p.get("/metrics")
+		v, ok := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
+		return ok && v == 0
+	}, 30*time.Second, 100*time.Millisecond, "caught up once the API server is back")
+
+	// The node loses its last pod while the watch is broken; the watch resumes with 410 Gone.
+	fewer := node.Pods[:len(node.Pods)-1]
+	c.api.SetPods(fewer)
+	watches := c.api.Watches.Load()
+	c.api.GoneOnce.Store(true)
+	c.api.CloseWatches()
+	gone := node.Pods[len(node.Pods)-1]
+	require.Eventually(t, func() bool {
+		_, metrics := p.get("/metrics")
+		v, _ := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
+		return v == 1 // the kubelet still reports it, the API server no longer has it
+	}, 30*time.Second, 100*time.Millisecond, "re-listed after 410 Gone")
+	assert.Greater(t, c.api.Watches.Load(), watches)
+	_, metrics = p.get("/metrics")
+	assert.NotContains(t, metrics, `ephemeral_storage_pod_limit_bytes{node="`+synthetic.NodeName+`",namespace="`+gone.Namespace+`",pod="`+gone.Name+`"}`,
+		"a pod the API server no longer has loses its limits; its usage stays while the kubelet reports it")
+}
+
+// Peak RSS of the agent at 250 pods, after many scrapes and cycles.
+func TestPeakRSSAt250Pods(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("needs /proc")
+	}
+	node := synthetic.Generate(250, 1)
+	c := newCluster(t, node)
+	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName, os.Getenv("AGENT_ENV")}, c.flags...)
+	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+
+	var series int
+	for i := range 50 {
+		require.NoError(t, c.kubelet.SetSummary(synthetic.Generate(250, uint64(i)).Summary))
+		code, metrics := p.get("/metrics")
+		require.Equal(t, http.StatusOK, code)
+		series = strings.Count(metrics, "\n") - 2*strings.Count(metrics, "# HELP")
+		time.Sleep(220 * time.Millisecond) // past --kubelet.min-interval: every scrape is a new cycle
+	}
+	hwm := vmHWM(t, p.cmd.Process.Pid)
+	_, metrics := p.get("/metrics")
+	cpu, _ := sample(metrics, "process_cpu_seconds_total")
+	t.Logf("peak RSS at 250 pods: %.1f MiB (%d series, %d kubelet requests, %.2f s CPU)", float64(hwm)/(1<<20), series, c.kubelet.Requests.Load(), cpu)
+	assert.Less(t, hwm, int64(40<<20), "issue 5 target: peak RSS under 40 MiB at 250 pods")
+}
+
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			require.NoError(t, err)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
