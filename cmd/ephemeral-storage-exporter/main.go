@@ -85,17 +85,23 @@ func main() {
 
 // serveOptions are the live agent's flags.
 type serveOptions struct {
-	nodeName, nodeIP     string
-	kubeconfig           string
-	kubeletMode          string
-	kubeletURL           string
-	caFile, tokenFile    string
-	insecureSkipVerify   bool
-	timeout, minInterval time.Duration
-	maxStaleness         time.Duration
-	maxResponseSize      units.Base2Bytes
-	evictionFromConfigz  bool
-	informerResync       time.Duration
+	nodeName, nodeIP      string
+	kubeconfig            string
+	kubeletMode           string
+	kubeletURL            string
+	caFile, tokenFile     string
+	insecureSkipVerify    bool
+	timeout, minInterval  time.Duration
+	maxStaleness          time.Duration
+	maxResponseSize       units.Base2Bytes
+	evictionFromConfigz   bool
+	informerResync        time.Duration
+	watchFailedEvents     bool
+	logScanEnabled        bool
+	logScanRoot           string
+	logScanInterval       time.Duration
+	logScanMaxBytesPerRun units.Base2Bytes
+	logScanMaxLineBytes   units.Base2Bytes
 }
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
@@ -117,5 +123,12 @@ func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
 	cmd.Flag("kubelet.max-response-size", "Larger summaries are refused.").Default("64MiB").BytesVar(&o.maxResponseSize)
 	cmd.Flag("eviction.from-configz", "Read evictionHard from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to --eviction.hard.").BoolVar(&o.evictionFromConfigz)
 	cmd.Flag("kube.resync", "Resync period of the pod and node informers.").Default("10m").DurationVar(&o.informerResync)
+	cmd.Flag("events.watch-failed", "Also watch reason=Failed Events (filtered to this node) for container creation failing on a read-only filesystem; off in very large clusters, where each agent would receive every node's Failed events.").
+		Default("true").BoolVar(&o.watchFailedEvents)
+	cmd.Flag("logscan.enabled", "Scan container logs under --logscan.root for read-only filesystem errors (needs a read-only hostPath of /var/log/pods).").BoolVar(&o.logScanEnabled)
+	cmd.Flag("logscan.root", "Root of the node's pod logs.").Default("/var/log/pods").StringVar(&o.logScanRoot)
+	cmd.Flag("logscan.interval", "How often the log scanner reads new log bytes.").Default("10s").DurationVar(&o.logScanInterval)
+	cmd.Flag("logscan.max-bytes-per-run", "CPU budget of the log scanner: at most this many new bytes per run (about 1.3 ms of CPU per MiB).").Default("8MiB").BytesVar(&o.logScanMaxBytesPerRun)
+	cmd.Flag("logscan.max-line-bytes", "Longer log lines are only searched in their first bytes.").Default("16KiB").BytesVar(&o.logScanMaxLineBytes)
 	return o
 }

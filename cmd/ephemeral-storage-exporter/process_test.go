@@ -163,12 +163,19 @@ func TestServesTheNodeFromKubeletAndAPIServer(t *testing.T) {
 	assert.Equal(t, 1.0, up)
 	unmatched, _ := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
 	assert.Equal(t, 0.0, unmatched)
+	eventsSynced, _ := sample(metrics, `ephemeral_storage_exporter_informer_synced{node="`+synthetic.NodeName+`",resource="events"}`)
+	assert.Equal(t, 1.0, eventsSynced)
 	_, ok := c.kubelet.Tokens.Load("kubelet-token")
 	assert.True(t, ok, "the kubelet is called with the token file's bearer token")
-	c.api.Selectors.Range(func(k, _ any) bool {
-		assert.Regexp(t, `^/api/v1/(pods\?spec.nodeName|nodes\?metadata.name)=`+synthetic.NodeName+`$`, k, "only node-scoped lists and watches")
-		return true
-	})
+	var selectors []string
+	c.api.Selectors.Range(func(k, _ any) bool { selectors = append(selectors, k.(string)); return true })
+	assert.ElementsMatch(t, []string{
+		"/api/v1/pods?spec.nodeName=" + synthetic.NodeName,
+		"/api/v1/nodes?metadata.name=" + synthetic.NodeName,
+		"/api/v1/events?involvedObject.kind=Node,involvedObject.name=" + synthetic.NodeName,
+		"/api/v1/events?involvedObject.kind=Pod,reason=Evicted",
+		"/api/v1/events?involvedObject.kind=Pod,reason=Failed",
+	}, selectors, "only node-scoped or reason-scoped lists and watches")
 }
 
 // An API server that is down at start must not hold back the kubelet-side series; once it is up

@@ -14,6 +14,8 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,6 +24,7 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/events"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
@@ -73,13 +76,41 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	}
 	reg := prometheus.NewRegistry()
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
+	detector := events.NewDetector(events.Options{NodeName: o.nodeName, Logger: logger, Snapshot: a.Snapshot})
+	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
+		return err
+	}
+	eventInformers := eventWatches(client, o.nodeName, o.informerResync, o.watchFailedEvents)
+	for _, inf := range eventInformers {
+		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
+			return err
+		}
+	}
+	eventsSynced := func() bool {
+		for _, inf := range eventInformers {
+			if !inf.HasSynced() {
+				return false
+			}
+		}
+		return true
+	}
 	reg.MustRegister(
 		versioncollector.NewCollector("ephemeral_storage_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced}),
+		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced, "events": eventsSynced}),
+		detector.Collector(),
 	)
+	if o.logScanEnabled {
+		scanner := events.NewScanner(events.ScannerOptions{Root: o.logScanRoot, Interval: o.logScanInterval,
+			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger}, detector.ObserveLogLine)
+		reg.MustRegister(scanner)
+		go scanner.Run(ctx)
+	}
 	view.Start(ctx)
+	for _, inf := range eventInformers {
+		go inf.RunWithContext(ctx)
+	}
 	go func() {
 		// Warm up once the pods are known, so the first snapshot joins them and the first scrape
 		// is not the first fetch; an API server that is down delays it by at most this wait.
@@ -107,6 +138,25 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	}
 	logger.Info("starting", "version", version.Info(), "node", o.nodeName, "kubelet_mode", o.kubeletMode)
 	return server.ListenAndServe(ctx, handler, webFlags, logger)
+}
+
+// eventWatches are the Event informers. Events cannot be selected by node, so each watch is
+// narrowed by reason instead and filtered to this node by the detector: evictions (rare), the
+// node's own events, and optionally container creation failures.
+func eventWatches(client *kube.Client, node string, resync time.Duration, failed bool) []cache.SharedIndexInformer {
+	eq := fields.OneTermEqualSelector
+	selectors := []fields.Selector{
+		fields.AndSelectors(eq("involvedObject.kind", "Pod"), eq("reason", "Evicted")),
+		fields.AndSelectors(eq("involvedObject.kind", "Node"), eq("involvedObject.name", node)),
+	}
+	if failed {
+		selectors = append(selectors, fields.AndSelectors(eq("involvedObject.kind", "Pod"), eq("reason", "Failed")))
+	}
+	var informers []cache.SharedIndexInformer
+	for _, sel := range selectors {
+		informers = append(informers, kube.NewInformer(&corev1.Event{}, sel, resync, client.ListFunc("events"), client.WatchFunc("events")))
+	}
+	return informers
 }
 
 func apiServerConfig(kubeconfig string) (*rest.Config, error) {

@@ -1,0 +1,126 @@
+package events
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// Messages byte for byte as the kubelet formats them (1.27 to current), trailing spaces included.
+func TestClassifyEviction(t *testing.T) {
+	tests := []struct {
+		name        string
+		message     string
+		annotations map[string]string
+		want        Eviction
+	}{
+		{name: "emptyDir over sizeLimit",
+			message: fmt.Sprintf("Usage of EmptyDir volume %q exceeds the limit %q. ", "data", "5Mi"),
+			want:    Eviction{Cause: CauseEmptyDir, Volume: "data", Limit: "5Mi"}},
+		{name: "emptyDir message as recorded on a real kubelet",
+			message: `Usage of EmptyDir volume "data" exceeds the limit "5Mi". `,
+			want:    Eviction{Cause: CauseEmptyDir, Volume: "data", Limit: "5Mi"}},
+		{name: "emptyDir with the trailing space trimmed",
+			message: `Usage of EmptyDir volume "cache-dir" exceeds the limit "1Gi".`,
+			want:    Eviction{Cause: CauseEmptyDir, Volume: "cache-dir", Limit: "1Gi"}},
+		{name: "container limit",
+			message: fmt.Sprintf("Container %s exceeded its local ephemeral storage limit %q. ", "app", "100Mi"),
+			want:    Eviction{Cause: CauseContainerLimit, Container: "app", Limit: "100Mi"}},
+		{name: "pod limit (quantity unquoted)",
+			message: fmt.Sprintf("Pod ephemeral local storage usage exceeds the total limit of containers %s. ", "1536Mi"),
+			want:    Eviction{Cause: CausePodLimit, Limit: "1536Mi"}},
+		{name: "pod limit in decimal units",
+			message: "Pod ephemeral local storage usage exceeds the total limit of containers 2G. ",
+			want:    Eviction{Cause: CausePodLimit, Limit: "2G"}},
+		{name: "node pressure with threshold and offender",
+			message: "The node was low on resource: ephemeral-storage. Threshold quantity: 10737418240, available: 9437184Ki. " +
+				"Container app was using 5Gi, request is 0, has larger consumption of ephemeral-storage. ",
+			annotations: map[string]string{AnnotationOffendingContainers: "app", "offending_containers_usage": "5Gi", AnnotationStarvedResource: "ephemeral-storage"},
+			want: Eviction{Cause: CauseNodePressure, Resource: "ephemeral-storage", Threshold: "10737418240", Available: "9437184Ki",
+				Container: "app", Usage: "5Gi"}},
+		{name: "node pressure on inodes, two offenders",
+			message: "The node was low on resource: inodes. Threshold quantity: 327680, available: 1000. " +
+				"Container a was using 200k, request is 0, has larger consumption of inodes. Container b was using 10k, request is 0, has larger consumption of inodes. ",
+			want: Eviction{Cause: CauseNodePressure, Resource: "inodes", Threshold: "327680", Available: "1000", Container: "a", Usage: "200k"}},
+		{name: "node pressure without per-container sentences uses the annotations",
+			message:     "The node was low on resource: ephemeral-storage. ",
+			annotations: map[string]string{AnnotationOffendingContainers: "writer,sidecar", AnnotationStarvedResource: "ephemeral-storage"},
+			want:        Eviction{Cause: CauseNodePressure, Resource: "ephemeral-storage", Container: "writer"}},
+		{name: "memory pressure is counted, with its resource",
+			message: "The node was low on resource: memory. Threshold quantity: 100Mi, available: 92200Ki. ",
+			want:    Eviction{Cause: CauseNodePressure, Resource: "memory", Threshold: "100Mi", Available: "92200Ki"}},
+		{name: "admission under DiskPressure",
+			message: fmt.Sprintf("The node had condition: %v. ", "[DiskPressure]"),
+			want:    Eviction{Cause: CauseAdmission, Condition: "[DiskPressure]"}},
+		{name: "empty", message: "", want: Eviction{Cause: CauseUnknown}},
+		{name: "foreign message", message: "Pod was evicted by the descheduler", want: Eviction{Cause: CauseUnknown}},
+		{name: "API-initiated eviction", message: "Eviction API: evicting", want: Eviction{Cause: CauseUnknown}},
+		{name: "truncated emptyDir message", message: `Usage of EmptyDir volume "data`, want: Eviction{Cause: CauseUnknown}},
+		{name: "unterminated quote", message: `Container app exceeded its local ephemeral storage limit "100Mi`, want: Eviction{Cause: CauseUnknown}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, ClassifyEviction(tt.message, tt.annotations))
+		})
+	}
+}
+
+func TestParseReadOnly(t *testing.T) {
+	tests := []struct {
+		message  string
+		wantPath string
+		wantOK   bool
+	}{
+		{`open /var/cache/nginx/x: read-only file system`, "/var/cache/nginx/x", true},
+		{`2026/11/25 10:00:00 [emerg] 1#1: mkdir() "/var/cache/nginx/client_temp" failed (30: Read-only file system)`, "/var/cache/nginx/client_temp", true},
+		{`touch: cannot touch '/data/x': Read-only file system`, "/data/x", true},
+		{`OSError: [Errno 30] Read-only file system: '/app/.cache'`, "/app/.cache", true},
+		{`java.io.FileNotFoundException: /tmp/hsperfdata_app/1 (Read-only file system)`, "/tmp/hsperfdata_app/1", true},
+		{`sh: can't create /tmp/lock: Read-only file system`, "/tmp/lock", true},
+		{`Error: failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting "/var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/x" to rootfs at "/etc/app": mkdir /run/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs/etc/app: read-only file system: unknown`,
+			"/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc/rootfs/etc/app", true},
+		{`write error: EROFS`, "", true},
+		{`READ-ONLY FILE SYSTEM`, "", true},
+		{`Readiness probe failed: connection refused`, "", false},
+		{`mounted read-only`, "", false},
+		{``, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.message, func(t *testing.T) {
+			path, ok := ParseReadOnly(tt.message)
+			assert.Equal(t, tt.wantOK, ok)
+			assert.Equal(t, tt.wantPath, path)
+		})
+	}
+}
+
+func FuzzClassifyEviction(f *testing.F) {
+	for _, s := range []string{
+		`Usage of EmptyDir volume "data" exceeds the limit "5Mi". `,
+		"Container app exceeded its local ephemeral storage limit \"100Mi\". ",
+		"Pod ephemeral local storage usage exceeds the total limit of containers 1Gi. ",
+		"The node was low on resource: ephemeral-storage. Threshold quantity: 1, available: 0. Container a was using 1, request is 0, has larger consumption of ephemeral-storage. ",
+		"The node had condition: [DiskPressure]. ",
+	} {
+		f.Add(s, "a,b")
+	}
+	f.Fuzz(func(t *testing.T, message, offenders string) {
+		e := ClassifyEviction(message, map[string]string{AnnotationOffendingContainers: offenders})
+		if e.Cause == "" {
+			t.Fatal("every message gets a cause")
+		}
+	})
+}
+
+func FuzzParseReadOnly(f *testing.F) {
+	for _, s := range []string{`open /x: read-only file system`, `'/a': Read-only file system`, `"/b" failed (30: Read-only file system)`, `EROFS`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, message string) {
+		path, ok := ParseReadOnly(message)
+		if !ok && path != "" {
+			t.Fatal("a path without a match")
+		}
+	})
+}
