@@ -1,6 +1,6 @@
 # Fuzzing: each target runs for FUZZTIME (make fuzz) or 15s (fuzz-short, in CI). Large seeds (the
 # real recordings) make minimisation slow, so it is bounded too.
-FUZZ_TARGETS ?= ./collector:FuzzSummaryPipeline
+FUZZ_TARGETS ?= ./collector:FuzzSummaryPipeline ./events:FuzzClassifyEviction ./events:FuzzParseReadOnly
 FUZZTIME ?= 2m
 
 .PHONY: fuzz fuzz-short
