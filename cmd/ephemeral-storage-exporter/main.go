@@ -67,6 +67,8 @@ func main() {
 	s := serveFlags(serveCmd)
 	replayCmd := app.Command("replay", "Run the pipeline on a saved summary and pod list (default: the embedded sample node).")
 	r := replayFlags(replayCmd)
+	adviseCmd := app.Command("advise", "Suggest emptyDir sizeLimits, ephemeral-storage requests/limits and read-only roots per workload, from Prometheus or a saved summary.")
+	ad := adviseFlags(adviseCmd)
 
 	cmd := kingpin.MustParse(app.Parse(os.Args[1:]))
 	logger := promslog.New(&c.log)
@@ -76,6 +78,8 @@ func main() {
 		err = serve(&c, s, webFlags, logger)
 	case replayCmd.FullCommand():
 		err = runReplay(&c, r, webFlags, logger)
+	case adviseCmd.FullCommand():
+		err = runAdvise(&c, ad, os.Stdout)
 	}
 	if err != nil {
 		logger.Error("exiting", "err", err)

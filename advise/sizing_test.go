@@ -1,0 +1,162 @@
+package advise
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestRoundUp(t *testing.T) {
+	for _, tc := range []struct {
+		in, want int64
+	}{
+		{-1, 0},
+		{0, 0},
+		{1, 10 * Mi},
+		{10 * Mi, 10 * Mi},
+		{10*Mi + 1, 20 * Mi},
+		{99 * Mi, 100 * Mi},
+		{100 * Mi, 100 * Mi},
+		{100*Mi + 1, 125 * Mi},
+		{126 * Mi, 150 * Mi},
+		{1000 * Mi, 1000 * Mi},
+		{1001 * Mi, Gi}, // the next 25Mi step (1025Mi) is past 1Gi
+		{Gi, Gi},
+		{Gi + 1, 1280 * Mi},
+		{2*Gi + Mi, 2304 * Mi},
+		{10 * Gi, 10 * Gi},
+		{10*Gi + 1, 11 * Gi},
+		{100*Gi + 1, 101 * Gi},
+	} {
+		assert.Equal(t, tc.want, RoundUp(tc.in), "RoundUp(%d) = %s, want %s", tc.in, Quantity(RoundUp(tc.in)), Quantity(tc.want))
+	}
+}
+
+func TestSizeLimit(t *testing.T) {
+	s := DefaultSizing()
+	for _, tc := range []struct {
+		name     string
+		headroom float64
+		peak     float64
+		want     string
+	}{
+		{"nothing used gets the floor", 1.2, 0, "10Mi"},
+		{"a few KiB get the floor", 1.2, 4096, "10Mi"},
+		{"floor exactly", 1.2, float64(10*Mi) / 1.2, "10Mi"},
+		{"just above the floor", 1.2, float64(10 * Mi), "20Mi"},
+		{"84Mi x 1.2 = 100.8Mi", 1.2, float64(84 * Mi), "125Mi"},
+		{"700Mi x 1.2 = 840Mi", 1.2, float64(700 * Mi), "850Mi"},
+		{"2Gi x 1.2 = 2457.6Mi", 1.2, float64(2 * Gi), "2560Mi"},
+		{"headroom 1 keeps the peak, rounded", 1, float64(100 * Mi), "100Mi"},
+		{"headroom 2 doubles", 2, float64(100 * Mi), "200Mi"},
+		{"large", 1.2, float64(20 * Gi), "24Gi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.Headroom = tc.headroom
+			assert.Equal(t, tc.want, Quantity(s.SizeLimit(tc.peak)))
+		})
+	}
+}
+
+func TestRequest(t *testing.T) {
+	s := DefaultSizing()
+	for _, tc := range []struct {
+		name           string
+		emptyDirs      int64
+		peak           float64
+		request, limit string
+	}{
+		// The sizing rule: request = sum of the pod's disk emptyDir sizeLimits + 20%.
+		{"emptyDirs only", 100 * Mi, 0, "125Mi", "250Mi"},
+		{"1Gi of emptyDirs", Gi, 0, "1280Mi", "2560Mi"},
+		// The container's own writes (logs, writable layer) are added before the 20%.
+		{"emptyDirs and container", 125 * Mi, float64(12 * Mi), "175Mi", "350Mi"},
+		{"container only", 0, float64(200 * Mi), "250Mi", "500Mi"},
+		{"nothing gets the floor", 0, 0, "10Mi", "20Mi"},
+		{"small gets the floor", 0, float64(5 * Mi), "10Mi", "20Mi"},
+		{"negative peak ignored", 10 * Mi, -5, "20Mi", "40Mi"},
+		{"large", 2560 * Mi, float64(345 * Mi), "3584Mi", "7Gi"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			request, limit := s.Request(tc.emptyDirs, tc.peak)
+			assert.Equal(t, tc.request, Quantity(request))
+			assert.Equal(t, tc.limit, Quantity(limit))
+			assert.Equal(t, 2*request, limit, "limit is exactly 2x the request")
+		})
+	}
+}
+
+func TestAnalyzeReadOnlyAndChanges(t *testing.T) {
+	w := Workload{Namespace: "ns", Kind: "Deployment", Name: "app"}
+	in := &Input{Source: "test", Snapshot: true,
+		Volumes: []VolumeObservation{
+			// Two pods of the workload: the larger peak and bound win.
+			{Workload: w, Volume: "cache", Medium: "disk", Peak: Known(float64(50 * Mi)), SizeLimit: Known(float64(100 * Mi))},
+			{Workload: w, Volume: "cache", Medium: "disk", Peak: Known(float64(90 * Mi)), SizeLimit: Known(float64(100 * Mi))},
+			{Workload: w, Volume: "unbounded", Medium: "disk", Peak: Known(0)},
+			{Workload: w, Volume: "exact", Medium: "disk", Peak: Known(float64(100 * Mi)), SizeLimit: Known(float64(125 * Mi))},
+			{Workload: w, Volume: "shm", Medium: "memory", Peak: Known(float64(48 * Mi)), SizeLimit: Known(float64(64 * Mi))},
+		},
+		Containers: []ContainerObservation{
+			{Workload: w, Container: "clean", Type: "app", ReadOnlyRoot: Known(0), RootfsPeak: Known(float64(DefaultReadOnlyTolerance))},
+			{Workload: w, Container: "writer", Type: "app", ReadOnlyRoot: Known(0), RootfsPeak: Known(float64(DefaultReadOnlyTolerance + 1))},
+			{Workload: w, Container: "ro", Type: "app", ReadOnlyRoot: Known(1), RootfsPeak: Known(0)},
+			// One pod read-only, another not: not read-only.
+			{Workload: w, Container: "mixed", Type: "app", ReadOnlyRoot: Known(1), RootfsPeak: Known(0)},
+			{Workload: w, Container: "mixed", Type: "app", ReadOnlyRoot: Known(0), RootfsPeak: Known(0)},
+			{Workload: w, Container: "nostats", Type: "app", ReadOnlyRoot: Known(0)},
+			{Workload: w, Container: "nospec"},
+		},
+		EvictionsKnown: true,
+		Evictions:      []EvictionObservation{{Workload: w, Cause: "empty_dir", Count: 1.97}, {Workload: w, Cause: "pod_limit", Count: 0.2}},
+	}
+	r := Analyze(in, DefaultSizing())
+	if !assert.Len(t, r.Workloads, 1) {
+		return
+	}
+	a := r.Workloads[0]
+	changes := map[string]string{}
+	for _, e := range a.EmptyDirs {
+		changes[e.Volume] = e.Change + " " + e.SuggestedSizeLimit
+	}
+	assert.Equal(t, map[string]string{"cache": "raise 125Mi", "unbounded": "set 10Mi", "exact": "keep 125Mi"}, changes)
+	verdicts := map[string]string{}
+	for _, c := range a.Containers {
+		verdicts[c.Container] = c.ReadOnlyRoot.Verdict
+		assert.Equal(t, int64(260*Mi), c.EmptyDirSizeLimitsBytes, c.Container)
+	}
+	assert.Equal(t, map[string]string{"clean": ReadOnlySafe, "writer": ReadOnlyWrites, "ro": ReadOnlyEnabled,
+		"mixed": ReadOnlySafe, "nostats": ReadOnlyUnknown, "nospec": ReadOnlyUnknown}, verdicts)
+	if assert.Len(t, a.MemoryEmptyDirs, 1) {
+		assert.Equal(t, int64(16*Mi), *a.MemoryEmptyDirs[0].HeadroomBytes)
+		assert.InDelta(t, 0.75, *a.MemoryEmptyDirs[0].UsedRatio, 1e-9)
+	}
+	assert.Equal(t, []Eviction{{Cause: "empty_dir", Count: 2}}, a.Evictions, "increase() is rounded; 0 is dropped")
+	assert.Nil(t, a.ReadOnlyFailures, "unknown, not none")
+}
+
+func TestParseSelector(t *testing.T) {
+	matchers, names, err := ParseSelector(`{cluster="prod", env=~'a|b',team!="x\"y"}`)
+	assert.NoError(t, err)
+	assert.Equal(t, []string{`cluster="prod"`, `env=~"a|b"`, `team!="x\"y"`}, matchers)
+	assert.Equal(t, []string{"cluster", "env", "team"}, names)
+	for _, bad := range []string{`cluster`, `cluster=prod`, `cluster="prod" env="x"`, `cluster="prod`, `1x="y"`, `__name__="x"`} {
+		_, _, err := ParseSelector(bad)
+		assert.Error(t, err, bad)
+	}
+	_, _, err = ParseSelector("")
+	assert.NoError(t, err)
+}
+
+func TestEvictionCause(t *testing.T) {
+	for msg, want := range map[string]string{
+		`Usage of EmptyDir volume "cache" exceeds the limit "100Mi". `:                                "empty_dir",
+		`Pod ephemeral local storage usage exceeds the total limit of containers 1Gi. `:               "pod_limit",
+		`Container nginx exceeded its local ephemeral storage limit "1Gi". `:                          "container_limit",
+		`The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 1Gi. `: "node_pressure",
+		`The node had condition: [DiskPressure]. `:                                                    "admission",
+		`something else`: "unknown",
+	} {
+		assert.Equal(t, want, EvictionCause(msg), msg)
+	}
+}

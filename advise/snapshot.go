@@ -1,0 +1,112 @@
+package advise
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
+)
+
+// SnapshotSource observes one saved summary and pod list (a replay dump): every "peak" is the
+// usage at the moment the summary was taken, so its advice is labelled "snapshot, not a window".
+type SnapshotSource struct {
+	Dump    *replay.Dump
+	Options model.Options
+	// Name describes the dump in the report, e.g. "sample node" or a file name.
+	Name string
+	// Namespace keeps only this namespace when set.
+	Namespace string
+}
+
+// Observe builds the snapshot with model.Build, exactly as the agent does.
+func (s *SnapshotSource) Observe(ctx context.Context) (*Input, error) {
+	summary, err := s.Dump.Summary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap := model.Build(model.Inputs{Summary: summary, Pods: s.Dump.Pods, Node: s.Dump.Node, Now: s.Dump.Time()}, s.Options)
+	in := &Input{
+		Source:   fmt.Sprintf("snapshot of node %s (%s)", snap.NodeName, s.Name),
+		Snapshot: true, End: s.Dump.Time(),
+		EvictionsKnown: true,
+		Notes: []string{
+			"evictions: pods the dump still lists as Evicted; a snapshot sees no counters, so read-only write failures are unknown",
+		},
+	}
+	skipped := 0
+	for i := range snap.Pods {
+		p := &snap.Pods[i]
+		if s.Namespace != "" && p.Namespace != s.Namespace {
+			continue
+		}
+		if p.Workload == "" {
+			skipped++
+			continue
+		}
+		w := Workload{Namespace: p.Namespace, Kind: p.WorkloadKind, Name: p.Workload}
+		for _, v := range p.Volumes {
+			if v.Type != model.VolumeEmptyDir || (v.Medium != model.MediumDisk && v.Medium != model.MediumMemory) {
+				continue
+			}
+			in.Volumes = append(in.Volumes, VolumeObservation{Workload: w, Volume: v.Name, Medium: v.Medium,
+				Peak: value(v.Used), SizeLimit: value(v.SizeLimit)})
+		}
+		for _, c := range p.Containers {
+			o := ContainerObservation{Workload: w, Container: c.Name, Type: c.Type,
+				Peak: value(c.Usage), RootfsPeak: value(c.Rootfs), Request: value(c.Request), Limit: value(c.Limit)}
+			if c.Type != "" {
+				o.ReadOnlyRoot = Known(boolFloat(c.ReadOnlyRootFilesystem))
+			}
+			in.Containers = append(in.Containers, o)
+		}
+	}
+	if skipped > 0 {
+		in.Notes = append(in.Notes, fmt.Sprintf("%d pod(s) in the summary have no pod spec (no workload): skipped", skipped))
+	}
+	for _, pod := range s.Dump.Pods {
+		if pod.Status.Phase != corev1.PodFailed || pod.Status.Reason != "Evicted" {
+			continue
+		}
+		if s.Namespace != "" && pod.Namespace != s.Namespace {
+			continue
+		}
+		kind, name := kube.Workload(pod)
+		in.Evictions = append(in.Evictions, EvictionObservation{
+			Workload: Workload{Namespace: pod.Namespace, Kind: kind, Name: name},
+			Cause:    EvictionCause(pod.Status.Message), Count: 1,
+		})
+	}
+	return in, nil
+}
+
+// EvictionCause classifies a kubelet eviction message into the cause label of
+// ephemeral_storage_evictions_total.
+func EvictionCause(message string) string {
+	switch {
+	case strings.HasPrefix(message, "Usage of EmptyDir volume"):
+		return "empty_dir"
+	case strings.HasPrefix(message, "Pod ephemeral local storage usage exceeds"):
+		return "pod_limit"
+	case strings.HasPrefix(message, "Container ") && strings.Contains(message, "exceeded its local ephemeral storage limit"):
+		return "container_limit"
+	case strings.HasPrefix(message, "The node was low on resource"):
+		return "node_pressure"
+	case strings.HasPrefix(message, "The node had condition"):
+		return "admission"
+	}
+	return "unknown"
+}
+
+func value(o model.Opt) Value { return Value{V: o.Value, OK: o.OK} }
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
