@@ -1,0 +1,82 @@
+package test
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// finalStage returns the instructions of a Dockerfile's last stage, keyword upper-cased, comments
+// and continuations joined.
+func finalStage(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var stage []string
+	var cur string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "#") || line == "" && cur == "" {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") {
+			cur += strings.TrimSuffix(line, "\\") + " "
+			continue
+		}
+		line = cur + line
+		cur = ""
+		if line == "" {
+			continue
+		}
+		kw, rest, _ := strings.Cut(line, " ")
+		kw = strings.ToUpper(kw)
+		if kw == "FROM" {
+			stage = nil
+		}
+		stage = append(stage, kw+" "+strings.TrimSpace(rest))
+	}
+	require.NoError(t, sc.Err())
+	return stage
+}
+
+func instr(stage []string, kw string) []string {
+	var out []string
+	for _, s := range stage {
+		if strings.HasPrefix(s, kw+" ") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func TestDockerfiles(t *testing.T) {
+	release := finalStage(t, filepath.Join(repoRoot, "Dockerfile"))
+	build := finalStage(t, filepath.Join(repoRoot, "Dockerfile.build"))
+	for name, stage := range map[string][]string{"Dockerfile": release, "Dockerfile.build": build} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, []string{"FROM scratch"}, instr(stage, "FROM"), "an empty base")
+			assert.Equal(t, []string{"USER 65532:65532"}, instr(stage, "USER"), "the UID/GID the pod spec runs as")
+			assert.Equal(t, []string{"EXPOSE 9847"}, instr(stage, "EXPOSE"))
+			assert.Equal(t, []string{`ENTRYPOINT ["/bin/ephemeral-storage-exporter"]`}, instr(stage, "ENTRYPOINT"))
+			assert.Empty(t, instr(stage, "RUN"), "nothing runs in the final stage (no shell)")
+		})
+	}
+	for _, kw := range []string{"USER", "EXPOSE", "ENTRYPOINT", "CMD"} {
+		assert.Equal(t, instr(release, kw), instr(build, kw), "%s: Dockerfile and Dockerfile.build disagree", kw)
+	}
+	assert.Equal(t, []string{"COPY bin/ephemeral-storage-exporter /bin/ephemeral-storage-exporter"}, instr(release, "COPY"))
+
+	// The binary Dockerfile copies is the one `make build` makes, static and stripped.
+	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
+	require.NoError(t, err)
+	for _, s := range []string{"BIN       := bin/ephemeral-storage-exporter", "CGO_ENABLED=0", "-trimpath", "-s -w"} {
+		assert.Contains(t, string(mk), s)
+	}
+}

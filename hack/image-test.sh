@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the release image (Dockerfile, on the binary of `make build`) with buildah, rootless-style
+# storage under a temporary directory (vfs driver, chroot isolation: no daemon, works in CI as
+# root), and checks it: user 65532:65532, port 9847, the entrypoint, and that the binary runs
+# inside it (`--version`). Needs buildah (`apt-get install -y buildah`). make test-image.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v buildah >/dev/null || { echo "buildah not installed: apt-get install -y buildah" >&2; exit 1; }
+[[ -x bin/ephemeral-storage-exporter ]] || { echo "bin/ephemeral-storage-exporter missing: make build" >&2; exit 1; }
+
+dir="$(mktemp -d)"
+b=(buildah --storage-driver vfs --root "$dir/store" --runroot "$dir/run")
+ctr=""
+cleanup() {
+	[[ -n "$ctr" ]] && "${b[@]}" rm "$ctr" >/dev/null 2>&1 || true
+	"${b[@]}" rmi -af >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+tag=localhost/ephemeral-storage-exporter:test
+start=$(date +%s)
+"${b[@]}" bud --quiet --isolation chroot -f Dockerfile -t "$tag" . >/dev/null
+echo "built $tag in $(($(date +%s) - start))s"
+
+user=$("${b[@]}" inspect --type image --format '{{.OCIv1.Config.User}}' "$tag")
+[[ "$user" == "65532:65532" ]] || fail "image user is '$user', want 65532:65532"
+ports=$("${b[@]}" inspect --type image --format '{{range $p, $_ := .OCIv1.Config.ExposedPorts}}{{$p}} {{end}}' "$tag")
+[[ "$ports" == "9847/tcp " ]] || fail "exposed ports '$ports', want 9847/tcp"
+entry=$("${b[@]}" inspect --type image --format '{{range .OCIv1.Config.Entrypoint}}{{.}} {{end}}' "$tag")
+[[ "$entry" == '/bin/ephemeral-storage-exporter ' ]] || fail "entrypoint $entry"
+layers=$("${b[@]}" inspect --type image --format '{{len .OCIv1.RootFS.DiffIDs}}' "$tag")
+[[ "$layers" == 1 ]] || fail "$layers layers, want 1 (the binary on scratch)"
+
+ctr=$("${b[@]}" from --quiet "$tag")
+out=$("${b[@]}" run --isolation chroot "$ctr" -- /bin/ephemeral-storage-exporter --version 2>&1) || fail "--version in the image: $out"
+grep -q '^ephemeral-storage-exporter, version' <<<"$out" || fail "unexpected --version output: $out"
+help=$("${b[@]}" run --isolation chroot "$ctr" -- /bin/ephemeral-storage-exporter --help 2>&1) || fail "--help in the image: $help"
+[[ "$help" == usage:* ]] || fail "--help: ${help:0:200}"
+size=$(stat -c %s bin/ephemeral-storage-exporter)
+echo "image ok: user $user, port $ports, entrypoint $entry, $layers layer, binary $((size / 1024 / 1024)) MiB"
+echo "${out%%$'\n'*}"
