@@ -264,3 +264,39 @@ func vmHWM(t *testing.T, pid int) int64 {
 	t.Fatal("no VmHWM in /proc status")
 	return 0
 }
+
+// A kubelet that starts failing: the agent keeps serving, with the last good data and its age,
+// says so in its self-metrics, and logs the failure once, not once per attempt.
+func TestKubeletFailureKeepsServing(t *testing.T) {
+	node := synthetic.Generate(30, 1)
+	c := newCluster(t, node)
+	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, c.flags...)
+	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+
+	c.kubelet.Status.Store(http.StatusInternalServerError)
+	errorsOf := func(metrics string) float64 {
+		v, _ := sample(metrics, `ephemeral_storage_exporter_kubelet_errors_total{kind="http_status",node="`+synthetic.NodeName+`"}`)
+		return v
+	}
+	require.Eventually(t, func() bool {
+		_, metrics := p.get("/metrics")
+		return errorsOf(metrics) >= 3
+	}, 20*time.Second, 100*time.Millisecond)
+	code, metrics := p.get("/metrics")
+	assert.Equal(t, http.StatusOK, code)
+	up, _ := sample(metrics, "ephemeral_storage_exporter_kubelet_up")
+	assert.Equal(t, 0.0, up)
+	age, _ := sample(metrics, "ephemeral_storage_exporter_data_age_seconds")
+	assert.Greater(t, age, 0.2, "the age of the last good data is exposed")
+	assert.Contains(t, metrics, "ephemeral_storage_pod_usage_bytes{", "last good data kept within --kubelet.max-staleness")
+	assert.Equal(t, 1, strings.Count(p.logs(), "reading the kubelet summary failed"), "one log line for a run of failures")
+	assert.Contains(t, p.logs(), "status 500")
+
+	c.kubelet.Status.Store(0)
+	require.Eventually(t, func() bool {
+		_, metrics := p.get("/metrics")
+		up, _ := sample(metrics, "ephemeral_storage_exporter_kubelet_up")
+		return up == 1
+	}, 20*time.Second, 100*time.Millisecond)
+	assert.Contains(t, p.logs(), "readable again")
+}
