@@ -116,10 +116,8 @@ func (d *Detector) observePod(obj any, initial bool) {
 	if !ok {
 		return
 	}
-	now := d.opts.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.pruneLocked(now)
+	now, unlock := d.lock()
+	defer unlock()
 	ref := d.rememberLocked(pod, now)
 	if pod.Status.Phase == corev1.PodFailed && pod.Status.Reason == "Evicted" {
 		d.evictionLocked(pod.UID, ref, pod.Status.Message, nil, "pod_status", initial, now)
@@ -165,10 +163,8 @@ func (d *Detector) observeEvent(obj any, initial bool) {
 	if !ok {
 		return
 	}
-	now := d.opts.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.pruneLocked(now)
+	now, unlock := d.lock()
+	defer unlock()
 
 	count := max(ev.Count, 1)
 	if ev.Series != nil {
@@ -309,6 +305,14 @@ func (d *Detector) ObserveLogLine(namespace, pod string, uid types.UID, containe
 		ref = &podRef{namespace: namespace, name: pod}
 	}
 	d.readOnlyLocked(ref, container, SourceContainerLog, path, line, 1)
+}
+
+// lock takes the detector's lock for one observation, after forgetting what has expired.
+func (d *Detector) lock() (now time.Time, unlock func()) {
+	now = d.opts.Now()
+	d.mu.Lock()
+	d.pruneLocked(now)
+	return now, d.mu.Unlock
 }
 
 // pruneLocked forgets what cannot be delivered again as new, every few minutes.
