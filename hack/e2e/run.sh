@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The e2e suite (make e2e): brings a real single-node cluster up (up.sh), runs the Go scenarios of
+# test/e2e against it (the agent with its ServiceAccount + RBAC, a real Prometheus, a real kubelet
+# evicting a pod), tears everything down. Artifacts: $E2E_ARTIFACTS (default test/e2e/_artifacts/<time>).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+GO=${GO:-go}
+export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$ROOT/test/e2e/_artifacts/$(date +%Y%m%dT%H%M%S)}
+mkdir -p "$E2E_ARTIFACTS"
+# Compile the test binary before the cluster is up, so the cluster does not idle during it.
+(cd "$ROOT/test/e2e" && "$GO" test -p "${E2E_GO_P:-1}" -c -o "$E2E_ARTIFACTS/e2e.test" .)
+exec "$ROOT/hack/e2e/up.sh" -- bash -c \
+  'cd "$E2E_ROOT/test/e2e" && "$E2E_ARTIFACTS/e2e.test" -test.v -test.count=1 -test.timeout=15m ${E2E_RUN:+-test.run "$E2E_RUN"} 2>&1 | tee "$E2E_ARTIFACTS/go-test.log"; exit "${PIPESTATUS[0]}"'

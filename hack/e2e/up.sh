@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# Brings up a real single-node Kubernetes cluster on loopback, from a fresh machine:
+#   etcd (Debian etcd-server) -> kube-apiserver (built from k8s.io/kubernetes, see build-k8s.sh)
+#   -> containerd + runc (Debian) -> the suite's test image (imported, also the sandbox image)
+#   -> kubelet (same build) registered as node $E2E_NODE, webhook authn/authz on.
+# Everything lives in a temp dir and is torn down on exit (EXIT/INT/TERM); every process log and a
+# dump of the cluster's state are kept under $E2E_ARTIFACTS.
+#
+#   hack/e2e/up.sh              bring the cluster up and wait (Ctrl-C tears it down)
+#   hack/e2e/up.sh -- CMD ...   bring it up, run CMD with the cluster's env (see $E2E_ARTIFACTS/env),
+#                               tear down, exit with CMD's status
+# Needs root (kubelet, containerd) and the Go toolchain. Knobs: E2E_ARTIFACTS, E2E_NODE,
+# E2E_KEEP_WORKDIR=1, E2E_SKIP_APT=1, E2E_GO_P (go build -p, default 1), E2E_CACHE.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+GO=${GO:-go}
+export E2E_NODE=${E2E_NODE:-e2e-node}
+export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$ROOT/test/e2e/_artifacts/$(date +%Y%m%dT%H%M%S)}
+LOGS=$E2E_ARTIFACTS/logs
+mkdir -p "$LOGS"
+E2E_ARTIFACTS=$(cd "$E2E_ARTIFACTS" && pwd)
+LOGS=$E2E_ARTIFACTS/logs
+T0=$(date +%s)
+step() { echo "e2e [$(( $(date +%s) - T0 ))s] $*" | tee -a "$E2E_ARTIFACTS/timings.txt" >&2; }
+die() { echo "e2e: FAILED: $*" >&2; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "must run as root (kubelet and containerd need it)"
+
+# ---------------------------------------------------------------------------------------------
+# 1. Packages (idempotent: apt only when something is missing).
+need_pkgs=()
+for pair in etcd:etcd-server containerd:containerd runc:runc ctr:containerd prometheus:prometheus \
+            openssl:openssl curl:curl ss:iproute2; do
+  command -v "${pair%%:*}" >/dev/null || need_pkgs+=("${pair#*:}")
+done
+if (( ${#need_pkgs[@]} )); then
+  [[ -z "${E2E_SKIP_APT:-}" ]] || die "missing ${need_pkgs[*]} and E2E_SKIP_APT is set"
+  step "apt-get install ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >"$LOGS/apt.log" 2>&1
+  apt-get install -y --no-install-recommends "${need_pkgs[@]}" >>"$LOGS/apt.log" 2>&1 || {
+    tail -20 "$LOGS/apt.log" >&2; die "apt-get install"; }
+fi
+# Debian starts a system containerd and etcd on install; ours run on their own sockets/ports.
+step "packages ok: $(etcd --version | head -1), $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(prometheus --version 2>&1 | head -1)"
+
+# ---------------------------------------------------------------------------------------------
+# 2. Binaries: kube-apiserver + kubelet (cached per version), the agent, the test image's binary.
+step "kube binaries (build-k8s.sh)"
+K8S_BIN=$("$ROOT/hack/e2e/build-k8s.sh" 2> >(tee "$LOGS/build-k8s.log" >&2))
+export E2E_K8S_BIN=$K8S_BIN
+W=$(mktemp -d /tmp/ese-e2e.XXXXXX)
+export E2E_WORKDIR=$W
+mkdir -p "$W/bin"
+step "agent + test image binaries (go build -p ${E2E_GO_P:-1})"
+(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/ephemeral-storage-exporter" ./cmd/ephemeral-storage-exporter)
+(cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
+export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter
+
+# ---------------------------------------------------------------------------------------------
+# Process bookkeeping and teardown.
+PIDS=() NAMES=()
+start() { # start NAME CMD...: background process, log in $LOGS/NAME.log
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  PIDS+=($!) NAMES+=("$name")
+  echo "$!" >"$W/$name.pid"
+}
+alive() { kill -0 "$(cat "$W/$1.pid")" 2>/dev/null || { tail -30 "$LOGS/$1.log" >&2; die "$1 exited (log: $LOGS/$1.log)"; }; }
+stop_pid() { # stop_pid PID: TERM, up to 10s, then KILL
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+CTR() { ctr --address "$W/containerd/containerd.sock" -n k8s.io "$@"; }
+dump_state() {
+  [[ -n "${ADMIN_TOKEN:-}" && -n "${APISERVER:-}" ]] || return 0
+  local d=$E2E_ARTIFACTS/state; mkdir -p "$d"
+  for p in api/v1/nodes api/v1/pods api/v1/events api/v1/namespaces/default/events \
+           apis/rbac.authorization.k8s.io/v1/clusterroles apis/rbac.authorization.k8s.io/v1/clusterrolebindings \
+           api/v1/serviceaccounts; do
+    curl -sS --max-time 5 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" \
+      "$APISERVER/$p" >"$d/$(echo "$p" | tr / _).json" 2>&1 || true
+  done
+  [[ -n "${KUBELET_URL:-}" ]] && curl -sS --max-time 5 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" \
+      "$KUBELET_URL/stats/summary" >"$d/kubelet-stats-summary.json" 2>&1 || true
+  [[ -S "$W/containerd/containerd.sock" ]] && { CTR images ls >"$d/ctr-images.txt" 2>&1; CTR containers ls >"$d/ctr-containers.txt" 2>&1; } || true
+}
+teardown() {
+  local rc=$?
+  trap - EXIT INT TERM
+  step "teardown (exit status $rc)"
+  dump_state || true
+  local i
+  # kubelet first (so it stops restarting containers), then every container task, then the rest.
+  for (( i=${#PIDS[@]}-1; i>=0; i-- )); do
+    [[ ${NAMES[i]} == kubelet ]] && stop_pid "${PIDS[i]}"
+  done
+  if [[ -S "$W/containerd/containerd.sock" ]]; then
+    for c in $(CTR tasks ls -q 2>/dev/null); do CTR tasks kill -s SIGKILL "$c" >/dev/null 2>&1 || true; done
+    sleep 1
+    for c in $(CTR tasks ls -q 2>/dev/null); do CTR tasks delete -f "$c" >/dev/null 2>&1 || true; done
+    for c in $(CTR containers ls -q 2>/dev/null); do CTR containers delete "$c" >/dev/null 2>&1 || true; done
+  fi
+  for (( i=${#PIDS[@]}-1; i>=0; i-- )); do stop_pid "${PIDS[i]}"; done
+  # Shims outlive containerd: end the ones started for this work dir (matched by our socket path).
+  local p
+  for p in /proc/[0-9]*; do
+    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$W/containerd/containerd.sock"; then
+      stop_pid "${p#/proc/}"
+    fi
+  done
+  # Unmount what the kubelet and containerd mounted under the work dir (deepest first).
+  awk -v w="$W" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+  if [[ -n "${E2E_KEEP_WORKDIR:-}" ]]; then
+    echo "e2e: work dir kept: $W" >&2
+  else
+    rm -rf "$W" 2>/dev/null || echo "e2e: could not fully remove $W" >&2
+  fi
+  step "down; artifacts in $E2E_ARTIFACTS"
+  exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { # a free TCP port on loopback, not handed out before in this run
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 20000 ))
+    grep -qx "$p" "$W/ports" 2>/dev/null && continue
+    [[ -z $(ss -Htln "sport = :$p") ]] || continue
+    echo "$p" >>"$W/ports"; echo "$p"; return
+  done
+}
+wait_for() { # wait_for SECONDS WHAT CMD...
+  local secs=$1 what=$2; shift 2
+  local deadline=$(( $(date +%s) + secs ))
+  until "$@" >/dev/null 2>&1; do
+    (( $(date +%s) < deadline )) || die "timed out after ${secs}s waiting for $what"
+    sleep 0.5
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# 3. PKI: one CA signs the API server's and the kubelet's serving certs (IP 127.0.0.1), so every
+#    client verifies TLS; an RSA key signs ServiceAccount tokens; static tokens for admin and node.
+step "pki"
+mkdir -p "$W/pki"
+(
+  cd "$W/pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=ese-e2e-ca" 2>/dev/null
+  for who in apiserver kubelet; do
+    openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "/CN=$who" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:%s,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' "$E2E_NODE" >"$who.ext"
+    openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$who.crt" -days 2 -extfile "$who.ext" 2>/dev/null
+  done
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+)
+ADMIN_TOKEN=$(openssl rand -hex 16)
+NODE_TOKEN=$(openssl rand -hex 16)
+cat >"$W/pki/tokens.csv" <<EOF
+$ADMIN_TOKEN,e2e-admin,e2e-admin,"system:masters"
+$NODE_TOKEN,system:node:$E2E_NODE,system:node:$E2E_NODE,"system:nodes"
+EOF
+
+# ---------------------------------------------------------------------------------------------
+# 4. etcd + kube-apiserver.
+step "etcd"
+ETCD_PORT=$(free_port) ETCD_PEER=$(free_port)
+start etcd etcd --name e2e --data-dir "$W/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+  --initial-cluster "e2e=http://127.0.0.1:$ETCD_PEER"
+wait_for 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+
+step "kube-apiserver"
+API_PORT=$(free_port)
+APISERVER=https://127.0.0.1:$API_PORT
+start kube-apiserver "$K8S_BIN/kube-apiserver" \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --tls-cert-file "$W/pki/apiserver.crt" --tls-private-key-file "$W/pki/apiserver.key" \
+  --client-ca-file "$W/pki/ca.crt" \
+  --service-account-issuer https://kubernetes.default.svc \
+  --service-account-key-file "$W/pki/sa.pub" --service-account-signing-key-file "$W/pki/sa.key" \
+  --token-auth-file "$W/pki/tokens.csv" \
+  --authorization-mode Node,RBAC \
+  --service-cluster-ip-range 10.96.0.0/24 \
+  --cert-dir "$W/apiserver-certs"
+api() { curl -sSf --max-time 10 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "$@"; }
+wait_for 90 "kube-apiserver /readyz" api "$APISERVER/readyz"
+alive kube-apiserver
+write_kubeconfig() { # write_kubeconfig FILE TOKEN
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster: {server: "$APISERVER", certificate-authority: "$W/pki/ca.crt"}
+users:
+- name: u
+  user: {token: "$2"}
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: u}
+current-context: e2e
+EOF
+}
+write_kubeconfig "$W/admin.kubeconfig" "$ADMIN_TOKEN"
+write_kubeconfig "$W/kubelet.kubeconfig" "$NODE_TOKEN"
+# No controller-manager runs: create the default namespace's ServiceAccount ourselves.
+api -X POST -H 'Content-Type: application/json' "$APISERVER/api/v1/namespaces/default/serviceaccounts" \
+  -d '{"metadata":{"name":"default"}}' >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# 5. containerd + runc.
+step "containerd"
+mkdir -p "$W/containerd"
+containerd config default >"$W/containerd/config.toml"
+SANDBOX_IMAGE=$(sed -n 's/^ *sandbox_image = "\(.*\)"/\1/p' "$W/containerd/config.toml")
+sed -i \
+  -e "s#^root = .*#root = \"$W/containerd/root\"#" \
+  -e "s#^state = .*#state = \"$W/containerd/state\"#" \
+  -e "s#^  address = \"/run/containerd/containerd.sock\"#  address = \"$W/containerd/containerd.sock\"#" \
+  -e "s#restrict_oom_score_adj = false#restrict_oom_score_adj = true#" \
+  -e "s#path = \"/opt/containerd\"#path = \"$W/containerd/opt\"#" \
+  "$W/containerd/config.toml"
+grep -q "address = \"$W/containerd/containerd.sock\"" "$W/containerd/config.toml" || die "could not set containerd's socket in its config"
+start containerd containerd --config "$W/containerd/config.toml"
+wait_for 30 containerd ctr --address "$W/containerd/containerd.sock" version
+alive containerd
+
+# ---------------------------------------------------------------------------------------------
+# 6. The test image (hand-written OCI layout), imported and tagged as the sandbox image.
+step "test image -> containerd (also as sandbox image $SANDBOX_IMAGE)"
+export E2E_IMAGE=e2e.local/ese-e2e-image:v1
+"$ROOT/hack/e2e/image.sh" "$W/bin/e2e-image" "$E2E_IMAGE" "$W/image.tar" >"$LOGS/image.log" 2>&1
+CTR images import "$W/image.tar" >>"$LOGS/image.log" 2>&1 || { cat "$LOGS/image.log" >&2; die "ctr images import"; }
+CTR images tag --force "$E2E_IMAGE" "$SANDBOX_IMAGE" >>"$LOGS/image.log" 2>&1
+CTR images ls >>"$LOGS/image.log" 2>&1
+
+# ---------------------------------------------------------------------------------------------
+# 7. kubelet.
+step "kubelet"
+KUBELET_PORT=$(free_port) KUBELET_HEALTHZ=$(free_port)
+KUBELET_URL=https://127.0.0.1:$KUBELET_PORT
+mkdir -p "$W/kubelet" "$W/pod-logs"
+cat >"$W/kubelet/config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: 127.0.0.1
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: $KUBELET_HEALTHZ
+tlsCertFile: $W/pki/kubelet.crt
+tlsPrivateKeyFile: $W/pki/kubelet.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true, cacheTTL: 10s}
+  x509: {clientCAFile: $W/pki/ca.crt}
+authorization:
+  mode: Webhook
+  webhook: {cacheAuthorizedTTL: 10s, cacheUnauthorizedTTL: 1s}
+containerRuntimeEndpoint: unix://$W/containerd/containerd.sock
+podLogsDir: $W/pod-logs
+cgroupDriver: cgroupfs
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+failSwapOn: false
+localStorageCapacityIsolation: true
+volumeStatsAggPeriod: 10s
+evictionPressureTransitionPeriod: 10s
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 1%
+  nodefs.inodesFree: 1%
+  imagefs.available: 1%
+  imagefs.inodesFree: 1%
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+nodeStatusUpdateFrequency: 5s
+syncFrequency: 10s
+fileCheckFrequency: 10s
+EOF
+export E2E_EVICTION_HARD="nodefs.available<1%,nodefs.inodesFree<1%,imagefs.available<1%,imagefs.inodesFree<1%"
+start kubelet "$K8S_BIN/kubelet" --config "$W/kubelet/config.yaml" --kubeconfig "$W/kubelet.kubeconfig" \
+  --hostname-override "$E2E_NODE" --root-dir "$W/kubelet" --cert-dir "$W/kubelet/pki" --v 2
+wait_for 120 "node $E2E_NODE registered" api "$APISERVER/api/v1/nodes/$E2E_NODE"
+alive kubelet
+# The kubelet's API, with webhook authn/authz: the admin (system:masters) may read it.
+wait_for 120 "kubelet /stats/summary" api "$KUBELET_URL/stats/summary"
+alive kubelet
+
+# ---------------------------------------------------------------------------------------------
+export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_ADMIN_KUBECONFIG=$W/admin.kubeconfig \
+       E2E_KUBELET_URL=$KUBELET_URL E2E_PROMETHEUS_BIN=$(command -v prometheus) E2E_ROOT=$ROOT
+{
+  for v in E2E_NODE E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
+           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+} >"$E2E_ARTIFACTS/env"
+step "cluster up: apiserver $APISERVER, kubelet $KUBELET_URL, node $E2E_NODE (env: $E2E_ARTIFACTS/env)"
+
+if [[ "${1:-}" == "--" ]]; then
+  shift
+  step "run: $*"
+  set +e
+  "$@"
+  rc=$?
+  set -e
+  step "command exited $rc"
+  exit "$rc"
+fi
+echo "e2e: cluster is up; source $E2E_ARTIFACTS/env to use it. Ctrl-C tears it down." >&2
+while :; do
+  for n in etcd kube-apiserver containerd kubelet; do alive "$n"; done
+  sleep 5
+done
