@@ -14,8 +14,6 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -27,6 +25,7 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/events"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
 )
 
@@ -76,41 +75,17 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	}
 	reg := prometheus.NewRegistry()
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
-	detector := events.NewDetector(events.Options{NodeName: o.nodeName, Logger: logger, Snapshot: a.Snapshot})
-	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
+	eventsSynced, err := detectEvents(ctx, o, client, view, a.Snapshot, logger, reg)
+	if err != nil {
 		return err
-	}
-	eventInformers := eventWatches(client, o.nodeName, o.informerResync, o.watchFailedEvents)
-	for _, inf := range eventInformers {
-		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
-			return err
-		}
-	}
-	eventsSynced := func() bool {
-		for _, inf := range eventInformers {
-			if !inf.HasSynced() {
-				return false
-			}
-		}
-		return true
 	}
 	reg.MustRegister(
 		versioncollector.NewCollector("ephemeral_storage_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced, "events": eventsSynced}),
-		detector.Collector(),
 	)
-	if o.logScanEnabled {
-		scanner := events.NewScanner(events.ScannerOptions{Root: o.logScanRoot, Interval: o.logScanInterval,
-			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger}, detector.ObserveLogLine)
-		reg.MustRegister(scanner)
-		go scanner.Run(ctx)
-	}
 	view.Start(ctx)
-	for _, inf := range eventInformers {
-		go inf.RunWithContext(ctx)
-	}
 	go func() {
 		// Warm up once the pods are known, so the first snapshot joins them and the first scrape
 		// is not the first fetch; an API server that is down delays it by at most this wait.
@@ -140,23 +115,37 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	return server.ListenAndServe(ctx, handler, webFlags, logger)
 }
 
-// eventWatches are the Event informers. Events cannot be selected by node, so each watch is
-// narrowed by reason instead and filtered to this node by the detector: evictions (rare), the
-// node's own events, and optionally container creation failures.
-func eventWatches(client *kube.Client, node string, resync time.Duration, failed bool) []cache.SharedIndexInformer {
-	eq := fields.OneTermEqualSelector
-	selectors := []fields.Selector{
-		fields.AndSelectors(eq("involvedObject.kind", "Pod"), eq("reason", "Evicted")),
-		fields.AndSelectors(eq("involvedObject.kind", "Node"), eq("involvedObject.name", node)),
+// detectEvents wires the eviction and read-only failure detector to the pod watch, the Event
+// watches and, when enabled, the log scanner, and starts what the node view does not. It returns
+// whether the Event watches have synced.
+func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, view *kube.NodeView,
+	snapshot func() *model.Snapshot, logger *slog.Logger, reg prometheus.Registerer) (func() bool, error) {
+	detector := events.NewDetector(events.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot})
+	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
+		return nil, err
 	}
-	if failed {
-		selectors = append(selectors, fields.AndSelectors(eq("involvedObject.kind", "Pod"), eq("reason", "Failed")))
+	informers := kube.EventInformers(client, o.nodeName, o.informerResync, o.watchFailedEvents)
+	for _, inf := range informers {
+		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
+			return nil, err
+		}
+		go inf.RunWithContext(ctx)
 	}
-	var informers []cache.SharedIndexInformer
-	for _, sel := range selectors {
-		informers = append(informers, kube.NewInformer(&corev1.Event{}, sel, resync, client.ListFunc("events"), client.WatchFunc("events")))
+	reg.MustRegister(detector.Collector())
+	if o.logScanEnabled {
+		scanner := events.NewScanner(events.ScannerOptions{Root: o.logScanRoot, Interval: o.logScanInterval,
+			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger}, detector.ObserveLogLine)
+		reg.MustRegister(scanner)
+		go scanner.Run(ctx)
 	}
-	return informers
+	return func() bool {
+		for _, inf := range informers {
+			if !inf.HasSynced() {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 func apiServerConfig(kubeconfig string) (*rest.Config, error) {
