@@ -21,6 +21,7 @@ mkdir -p "$LOGS"
 E2E_ARTIFACTS=$(cd "$E2E_ARTIFACTS" && pwd)
 LOGS=$E2E_ARTIFACTS/logs
 T0=$(date +%s)
+export E2E_T0=$T0   # the test's timing lines count from here too (timings.txt, report.txt)
 step() { echo "e2e [$(( $(date +%s) - T0 ))s] $*" | tee -a "$E2E_ARTIFACTS/timings.txt" >&2; }
 die() { echo "e2e: FAILED: $*" >&2; exit 1; }
 
@@ -56,6 +57,18 @@ step "agent + test image binaries (go build -p ${E2E_GO_P:-1})"
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/ephemeral-storage-exporter" ./cmd/ephemeral-storage-exporter)
 (cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
 export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter
+{
+  echo "etcd: $(etcd --version 2>&1 | head -1)"
+  # Built with plain `go build` (no version ldflags): --version prints v0.0.0-master; the module
+  # version pinned in test/e2e/k8sbin/go.mod (the cache dir's name) is the real one.
+  echo "kube-apiserver: k8s.io/kubernetes $(basename "$K8S_BIN") ($K8S_BIN/kube-apiserver; --version: $("$K8S_BIN/kube-apiserver" --version 2>&1 | head -1))"
+  echo "kubelet: k8s.io/kubernetes $(basename "$K8S_BIN") ($K8S_BIN/kubelet; --version: $("$K8S_BIN/kubelet" --version 2>&1 | head -1))"
+  echo "containerd: $(containerd --version 2>&1 | head -1)"
+  echo "runc: $(runc --version 2>&1 | head -1)"
+  echo "prometheus: $(prometheus --version 2>&1 | head -1)"
+  echo "agent: $("$E2E_AGENT_BIN" --version 2>&1 | head -1) (built from $ROOT, $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git'))"
+  echo "go: $("$GO" version)"
+} >"$E2E_ARTIFACTS/versions.txt"
 
 # ---------------------------------------------------------------------------------------------
 # Process bookkeeping and teardown.
@@ -86,6 +99,32 @@ dump_state() {
   [[ -n "${KUBELET_URL:-}" ]] && curl -sS --max-time 5 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" \
       "$KUBELET_URL/stats/summary" >"$d/kubelet-stats-summary.json" 2>&1 || true
   [[ -S "$W/containerd/containerd.sock" ]] && { CTR images ls >"$d/ctr-images.txt" 2>&1; CTR containers ls >"$d/ctr-containers.txt" 2>&1; } || true
+}
+report() { # report RC: versions, phase durations, where the logs are -> report.txt, and stderr
+  local f=$E2E_ARTIFACTS/report.txt
+  {
+    echo "# e2e report ($(date -u +%Y-%m-%dT%H:%M:%SZ)), exit status $1"
+    echo
+    echo "## components"
+    cat "$E2E_ARTIFACTS/versions.txt" 2>/dev/null || echo "(versions not collected: failed before the binaries were built)"
+    echo
+    echo "## phases (start offset, duration until the next step, step)"
+    awk 'match($0, /^e2e \[[0-9]+s\] /) { t = substr($0, 6, RLENGTH - 8) + 0; n++; ts[n] = t; what[n] = substr($0, RLENGTH + 1) }
+         END { for (i = 1; i <= n; i++) printf "%5ds %5s  %s\n", ts[i], (i < n ? ts[i+1] - ts[i] "s" : ""), what[i] }' \
+      "$E2E_ARTIFACTS/timings.txt" 2>/dev/null
+    echo
+    echo "## results"
+    if [[ -f "$E2E_ARTIFACTS/go-test.log" ]]; then
+      grep -E '^\s*--- (PASS|FAIL|SKIP)|^(PASS|FAIL|ok)' "$E2E_ARTIFACTS/go-test.log" || true
+    else
+      echo "(no go-test.log)"
+    fi
+    echo
+    echo "## logs and artifacts (under $E2E_ARTIFACTS)"
+    (cd "$E2E_ARTIFACTS" && find . -maxdepth 2 -type f ! -name e2e.test ! -path './mixin/*' | sort | while read -r x; do
+      printf '  %-36s %8s bytes\n' "${x#./}" "$(stat -c %s "$x")"; done)
+  } >"$f"
+  echo >&2; cat "$f" >&2
 }
 teardown() {
   local rc=$?
@@ -121,6 +160,7 @@ teardown() {
     rm -rf "$W" 2>/dev/null || echo "e2e: could not fully remove $W" >&2
   fi
   step "down; artifacts in $E2E_ARTIFACTS"
+  report "$rc" || true
   exit "$rc"
 }
 trap teardown EXIT
@@ -302,8 +342,8 @@ export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_ADMIN_KUBECONFIG=$W/adm
        E2E_KUBELET_URL=$KUBELET_URL E2E_PROMETHEUS_BIN=$(command -v prometheus) E2E_ROOT=$ROOT
 {
   for v in E2E_NODE E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
-           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT; do
-    printf 'export %s=%q\n' "$v" "${!v}"
+           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0; do
+    printf 'export %s=%q\n' "$v" "${!v:-}"
   done
 } >"$E2E_ARTIFACTS/env"
 step "cluster up: apiserver $APISERVER, kubelet $KUBELET_URL, node $E2E_NODE (env: $E2E_ARTIFACTS/env)"

@@ -1,6 +1,8 @@
 # End-to-end: a real kube-apiserver + etcd + containerd + kubelet on loopback (built/installed by
-# hack/e2e, cached under ~/.cache/ese-e2e), the agent with its RBAC, a real Prometheus, a real
-# eviction. Needs root. Cold (apt + Kubernetes build) well under 30 min on 2 cores; warm ~2 min.
+# hack/e2e, cached under ~/.cache/ese-e2e), the agent (DaemonSet args) with its RBAC, a real
+# Prometheus evaluating the project's alert rules (short windows, test/e2e/testdata), real
+# evictions (emptyDir, container limit), a read-only root failure, a memory emptyDir, every
+# dashboard query. Needs root. Cold (apt + Kubernetes build) well under 30 min on 2 cores; warm ~2 min.
 # docs/e2e.md says what it runs and where the artifacts go.
 .PHONY: e2e e2e-up e2e-build
 e2e:

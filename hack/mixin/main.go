@@ -1,6 +1,10 @@
 // Command mixin renders the alerting/recording rules and the Grafana dashboards of
 // ephemeral-storage-exporter from alerts/config.yaml. Run it with `make alerts` from the
 // repository root, or `go run . -root ../..` from hack/mixin.
+//
+// `go run . -config FILE -out DIR` renders the same files from another config (e.g. the e2e
+// suite's copy with short windows, test/e2e/testdata/alerts-config.yaml) into DIR (DIR/alerts/,
+// DIR/dashboards/) instead of the repository.
 package main
 
 import (
@@ -14,7 +18,12 @@ import (
 
 // Generate renders every generated file, keyed by its path relative to the repository root.
 func Generate(root string) (map[string][]byte, error) {
-	c, err := LoadConfig(filepath.Join(root, "alerts", "config.yaml"))
+	return GenerateFrom(filepath.Join(root, "alerts", "config.yaml"))
+}
+
+// GenerateFrom renders every generated file from the config at configPath.
+func GenerateFrom(configPath string) (map[string][]byte, error) {
+	c, err := LoadConfig(configPath)
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +51,16 @@ func Generate(root string) (map[string][]byte, error) {
 func main() {
 	root := flag.String("root", "../..", "repository root")
 	check := flag.Bool("check", false, "only report files that are not up to date")
+	config := flag.String("config", "", "config to render from (default: ROOT/alerts/config.yaml)")
+	outDir := flag.String("out", "", "directory to write the rendered files under (default: ROOT)")
 	flag.Parse()
-	files, err := Generate(*root)
+	if *config == "" {
+		*config = filepath.Join(*root, "alerts", "config.yaml")
+	}
+	if *outDir == "" {
+		*outDir = *root
+	}
+	files, err := GenerateFrom(*config)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -55,7 +72,7 @@ func main() {
 	sort.Strings(names)
 	stale := 0
 	for _, n := range names {
-		p := filepath.Join(*root, n)
+		p := filepath.Join(*outDir, n)
 		old, _ := os.ReadFile(p)
 		if bytes.Equal(old, files[n]) {
 			continue

@@ -38,6 +38,8 @@ import (
 // env is what hack/e2e/up.sh exports (also in $E2E_ARTIFACTS/env).
 type env struct {
 	Node, Artifacts, WorkDir, AgentBin, Image, APIServer, CA, AdminKubeconfig, KubeletURL, PrometheusBin, EvictionHard, Root string
+	// Rules is the alert rules file rendered from testdata/alerts-config.yaml (hack/e2e/run.sh).
+	Rules string
 }
 
 func loadEnv(t *testing.T) env {
@@ -47,6 +49,7 @@ func loadEnv(t *testing.T) env {
 		AgentBin: os.Getenv("E2E_AGENT_BIN"), Image: os.Getenv("E2E_IMAGE"), APIServer: os.Getenv("E2E_APISERVER"),
 		CA: os.Getenv("E2E_CA"), AdminKubeconfig: os.Getenv("E2E_ADMIN_KUBECONFIG"), KubeletURL: os.Getenv("E2E_KUBELET_URL"),
 		PrometheusBin: os.Getenv("E2E_PROMETHEUS_BIN"), EvictionHard: os.Getenv("E2E_EVICTION_HARD"), Root: os.Getenv("E2E_ROOT"),
+		Rules: os.Getenv("E2E_RULES"),
 	}
 	if e.APIServer == "" {
 		t.Skip("no cluster: run through hack/e2e/run.sh (make e2e), which brings one up and sets E2E_*")
@@ -122,12 +125,21 @@ func freePort(t *testing.T) int {
 // then SIGKILL after 10s) when the test ends.
 func startProcess(t *testing.T, e env, name string, args ...string) *exec.Cmd {
 	t.Helper()
+	return startProcessEnv(t, e, name, nil, args...)
+}
+
+// startProcessEnv is startProcess with extra environment variables (KEY=VALUE).
+func startProcessEnv(t *testing.T, e env, name string, extraEnv []string, args ...string) *exec.Cmd {
+	t.Helper()
 	logf, err := os.Create(filepath.Join(e.Artifacts, "logs", name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if extraEnv != nil {
+		cmd.Env = append(os.Environ(), extraEnv...)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -351,14 +363,27 @@ type promSample struct {
 	V      float64
 }
 
+// promQueryRange runs a range query; it returns every series with its samples.
+func promQueryRange(c *http.Client, base, q string, start, end time.Time, step time.Duration) ([]promSample, error) {
+	v := url.Values{}
+	v.Set("query", q)
+	v.Set("start", fmt.Sprintf("%.3f", float64(start.UnixMilli())/1000))
+	v.Set("end", fmt.Sprintf("%.3f", float64(end.UnixMilli())/1000))
+	v.Set("step", fmt.Sprintf("%g", step.Seconds()))
+	return promDecode(get(c, base+"/api/v1/query_range?"+v.Encode(), ""))
+}
+
 // promQuery runs an instant query; for a range-vector selector it returns every raw sample.
 func promQuery(c *http.Client, base, q string) ([]promSample, error) {
-	code, body, err := get(c, base+"/api/v1/query?query="+url.QueryEscape(q), "")
+	return promDecode(get(c, base+"/api/v1/query?query="+url.QueryEscape(q), ""))
+}
+
+func promDecode(code int, body []byte, err error) ([]promSample, error) {
 	if err != nil {
 		return nil, err
 	}
 	if code != http.StatusOK {
-		return nil, fmt.Errorf("prometheus %q: HTTP %d: %s", q, code, body)
+		return nil, fmt.Errorf("prometheus: HTTP %d: %s", code, body)
 	}
 	var r struct {
 		Data struct {

@@ -21,7 +21,8 @@ import (
 
 const (
 	scenarioNS = "e2e-scenario"
-	sizeLimit  = 5 << 20 // 5Mi
+	sizeLimit  = 20 << 20   // the filler's emptyDir: 20Mi...
+	fillRate   = "256KiB/s" // ...filled at this rate: ~80 s, time for the alerts to go pending and fire
 )
 
 // kubeletReading is the filler's "data" volume as the kubelet's /stats/summary reported it.
@@ -30,9 +31,19 @@ type kubeletReading struct {
 	Used uint64
 }
 
-// TestEmptyDirEviction: the agent, running as a ServiceAccount with the deployed RBAC, against a
-// real kubelet (webhook authn/authz) and scraped by a real Prometheus, follows a pod filling its
-// emptyDir (sizeLimit 5Mi) at 1MiB/s until the kubelet evicts it.
+// TestEmptyDirEviction: the agent, started with the DaemonSet's args and running as a
+// ServiceAccount with the deployed RBAC, against a real kubelet (webhook authn/authz), scraped by a
+// real Prometheus that evaluates the project's alert rules (rendered from testdata/alerts-config.yaml,
+// windows shortened). One set of pods runs every scenario at once, so the suite waits for the
+// kubelet once:
+//   - filler: emptyDir sizeLimit 20Mi filled at 256KiB/s until the kubelet evicts it (alerts go
+//     pending then fire before that; PodEvictedForStorage fires after);
+//   - rootfiller: writes to its writable layer past its 8Mi ephemeral-storage limit;
+//   - rofail: tries to write to its read-only root, exits 1 (FallbackToLogsOnError);
+//   - memvol: a medium: Memory emptyDir (sizeLimit 8Mi, memory limit 64Mi);
+//   - idle: a bystander.
+//
+// Then: the agent's own metrics, and every dashboard panel's query.
 func TestEmptyDirEviction(t *testing.T) {
 	e := loadEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -41,6 +52,7 @@ func TestEmptyDirEviction(t *testing.T) {
 	hc := httpClient(t, e)
 	adminToken := adminBearer(t, e)
 	timing := newTimings(t, e)
+	testStart := time.Now()
 
 	// --- The agent's identity: ServiceAccount + RBAC, token from the TokenRequest API.
 	r := applyRBAC(ctx, t, e, cs)
@@ -73,57 +85,39 @@ func TestEmptyDirEviction(t *testing.T) {
 	})
 	timing("rbac applied; kubelet authz checked (403 without RBAC, 200 with)")
 
-	// --- The agent, as in a cluster (its own binary, its ServiceAccount token).
+	// --- The agent, with the DaemonSet's args (deploy/kustomize/base/daemonset.yaml), overriding
+	// only what differs on loopback.
 	agentPort := freePort(t)
 	agentURL := fmt.Sprintf("http://127.0.0.1:%d", agentPort)
-	startProcess(t, e, "agent", e.AgentBin, "serve",
-		"--node.name="+e.Node,
-		"--kubeconfig="+kubeconfig,
-		"--kubelet.url="+e.KubeletURL,
-		"--kubelet.ca-file="+e.CA,
-		"--kubelet.token-file="+tokenFile,
-		"--kubelet.min-interval=1s",
-		"--eviction.hard="+e.EvictionHard,
-		"--web.listen-address="+fmt.Sprintf("127.0.0.1:%d", agentPort),
-	)
+	args, agentEnv := daemonSetArgs(t, e, map[string]string{
+		"web.listen-address":   fmt.Sprintf("127.0.0.1:%d", agentPort),
+		"kubeconfig":           kubeconfig,
+		"kubelet.url":          e.KubeletURL,
+		"kubelet.ca-file":      e.CA,
+		"kubelet.token-file":   tokenFile,
+		"kubelet.min-interval": "1s",
+		"eviction.hard":        e.EvictionHard,
+		"log.format":           "json",
+	})
+	startProcessEnv(t, e, "agent", agentEnv, append([]string{e.AgentBin}, args...)...)
 	eventually(t, 60*time.Second, 500*time.Millisecond, "agent /readyz", func() (bool, string) {
 		code, body, err := get(hc, agentURL+"/readyz", "")
 		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %v %s", code, err, body)
 	})
 	timing("agent ready")
 
-	// --- A real Prometheus scraping the agent every second.
-	promPort := freePort(t)
-	promURL := fmt.Sprintf("http://127.0.0.1:%d", promPort)
-	promDir := filepath.Join(e.WorkDir, "prometheus")
-	if err := os.MkdirAll(promDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	promCfg := fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
-scrape_configs:
-- job_name: ephemeral-storage-exporter
-  static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, agentPort)
-	if err := os.WriteFile(filepath.Join(promDir, "prometheus.yml"), []byte(promCfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_ = os.WriteFile(filepath.Join(e.Artifacts, "prometheus.yml"), []byte(promCfg), 0o644)
-	startProcess(t, e, "prometheus", e.PrometheusBin,
-		"--config.file="+filepath.Join(promDir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
-		"--web.listen-address="+fmt.Sprintf("127.0.0.1:%d", promPort),
-	)
-	eventually(t, 60*time.Second, 500*time.Millisecond, "prometheus scraping the agent (up == 1 and kubelet_up == 1)", func() (bool, string) {
-		s, err := promQuery(hc, promURL, `up{job="ephemeral-storage-exporter"} == 1 and on() ephemeral_storage_exporter_kubelet_up == 1`)
-		return err == nil && len(s) == 1, fmt.Sprintf("%v %v", s, err)
-	})
-	timing("prometheus scraping the agent")
+	// --- A real Prometheus scraping the agent every second and evaluating the rules every second.
+	promURL := startPrometheus(t, e, hc, agentPort)
+	timing("prometheus scraping the agent, rules loaded")
 
-	// --- Scenario: a bystander that idles, and a pod filling a 5Mi emptyDir at 1MiB/s.
+	// --- The pods of every scenario, at once.
 	ensureNamespace(ctx, t, cs, scenarioNS)
 	for _, p := range []*corev1.Pod{
 		testPod(e, "idle", "100Mi", nil),
-		testPod(e, "filler", "5Mi", []string{"--fill", "/data/fill", "--rate", "1MiB/s"}),
+		testPod(e, "filler", "20Mi", []string{"--fill", "/data/fill", "--rate", fillRate}),
+		rootFillerPod(e),
+		readOnlyFailPod(e),
+		memoryVolumePod(e),
 	} {
 		if _, err := cs.CoreV1().Pods(scenarioNS).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create pod %s: %v", p.Name, err)
@@ -139,109 +133,81 @@ scrape_configs:
 	})
 	timing("filler running")
 
-	// Follow the kubelet's own numbers for the volume until the kubelet evicts the pod.
+	// Follow the kubelet's own numbers until it evicted both fillers.
 	var readings []kubeletReading
-	var evicted *corev1.Pod
-	deadline := time.Now().Add(3 * time.Minute)
-	for evicted == nil {
+	var lastSummary *statsv1alpha1.Summary
+	ended := map[string]*corev1.Pod{}
+	deadline := time.Now().Add(4 * time.Minute)
+	for ended["filler"] == nil || ended["rootfiller"] == nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("the kubelet did not evict the filler within 3 minutes; readings: %v", readings)
+			t.Fatalf("the kubelet did not evict the fillers within 4 minutes (ended: %v); readings: %v", podNames(ended), readings)
 		}
 		if s, err := kubeletSummary(hc, e, adminToken); err == nil {
-			if used, ok := volumeUsed(s, "filler", "data"); ok {
+			lastSummary = s
+			if used, ok := volumeUsed(s, "filler", "data"); ok && ended["filler"] == nil {
 				readings = append(readings, kubeletReading{At: time.Now(), Used: used})
 			}
 		} else {
 			t.Logf("kubelet summary: %v", err)
 		}
-		p, err := cs.CoreV1().Pods(scenarioNS).Get(ctx, "filler", metav1.GetOptions{})
-		if err == nil && (p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded) {
-			evicted = p
-			break
+		for _, name := range []string{"filler", "rootfiller"} {
+			if ended[name] != nil {
+				continue
+			}
+			p, err := cs.CoreV1().Pods(scenarioNS).Get(ctx, name, metav1.GetOptions{})
+			if err == nil && (p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded) {
+				ended[name] = p
+				timing(name + " evicted")
+			}
 		}
 		time.Sleep(time.Second)
 	}
-	timing("filler evicted")
-	t.Logf("filler: phase %s reason %s message %q", evicted.Status.Phase, evicted.Status.Reason, evicted.Status.Message)
-	if evicted.Status.Reason != "Evicted" || !strings.Contains(evicted.Status.Message, `Usage of EmptyDir volume "data" exceeds the limit "5Mi"`) {
-		t.Errorf("filler: want reason Evicted for emptyDir data over 5Mi, got %s: %q", evicted.Status.Reason, evicted.Status.Message)
-	}
-	eventually(t, 30*time.Second, time.Second, "Warning Evicted event for the filler", func() (bool, string) {
-		evs, err := cs.CoreV1().Events(scenarioNS).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=filler"})
-		if err != nil {
-			return false, err.Error()
-		}
-		var seen []string
-		for _, ev := range evs.Items {
-			seen = append(seen, ev.Reason)
-			if ev.Reason == "Evicted" && ev.Type == corev1.EventTypeWarning {
-				return true, ""
-			}
-		}
-		return false, strings.Join(seen, ",")
-	})
+	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing, summary: lastSummary}
 
-	// --- The ratio Prometheus stored rose and equals the kubelet's numbers (raw samples).
-	sel := fmt.Sprintf(`{namespace=%q,pod="filler",volume="data"}`, scenarioNS)
-	samples, err := promQuery(hc, promURL, "ephemeral_storage_volume_size_limit_ratio"+sel+"[15m]")
-	if err != nil {
-		t.Fatal(err)
-	}
-	limitSamples, err := promQuery(hc, promURL, "ephemeral_storage_volume_size_limit_bytes"+sel+"[15m]")
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeSeries(t, e, samples, readings)
-	checkRatio(t, samples, limitSamples, readings)
-	timing("ratio checked against the kubelet's summary")
-
-	// --- The evicted pod's storage series go away; the bystander's stay.
-	podSel := fmt.Sprintf(`{__name__=~"ephemeral_storage_(pod|container|volume)_.*",namespace=%q,pod="filler"}`, scenarioNS)
-	eventually(t, 90*time.Second, time.Second, "the filler's series to disappear", func() (bool, string) {
-		s, err := promQuery(hc, promURL, podSel)
-		if err != nil {
-			return false, err.Error()
+	t.Run("emptydir-eviction", func(t *testing.T) {
+		evicted := ended["filler"]
+		t.Logf("filler: phase %s reason %s message %q", evicted.Status.Phase, evicted.Status.Reason, evicted.Status.Message)
+		if evicted.Status.Reason != "Evicted" || !strings.Contains(evicted.Status.Message, `Usage of EmptyDir volume "data" exceeds the limit "20Mi"`) {
+			t.Errorf("filler: want reason Evicted for emptyDir data over 20Mi, got %s: %q", evicted.Status.Reason, evicted.Status.Message)
 		}
-		return len(s) == 0, fmt.Sprintf("%d series left, e.g. %v", len(s), first(s))
-	})
-	timing("filler series gone")
-	if s, err := promQuery(hc, promURL, fmt.Sprintf(`ephemeral_storage_pod_usage_bytes{namespace=%q,pod="idle"}`, scenarioNS)); err != nil || len(s) != 1 {
-		t.Errorf("the idle pod's usage series should still be there: %v %v", s, err)
-	}
+		sc.evictedEvent(t, "filler")
 
-	// --- The eviction counter, once it exists in the agent.
-	_, metricsText, err := get(hc, agentURL+"/metrics", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(metricsText), "ephemeral_storage_evictions_total") {
-		t.Logf("SKIP eviction counter check: the agent does not export ephemeral_storage_evictions_total yet")
-		_ = os.WriteFile(filepath.Join(e.Artifacts, "evictions-counter.txt"), []byte("not exported by this agent build\n"), 0o644)
-	} else {
-		q := fmt.Sprintf(`ephemeral_storage_evictions_total{namespace=%q}`, scenarioNS)
-		eventually(t, 60*time.Second, time.Second, "ephemeral_storage_evictions_total for the filler", func() (bool, string) {
-			s, err := promQuery(hc, promURL, q)
-			if err != nil {
-				return false, err.Error()
-			}
-			return len(s) > 0, "no series"
-		})
-		time.Sleep(5 * time.Second) // a double count would show by now
-		s, err := promQuery(hc, promURL, q)
+		// The ratio Prometheus stored rose and equals the kubelet's numbers (raw samples).
+		sel := fmt.Sprintf(`{namespace=%q,pod="filler",volume="data"}`, scenarioNS)
+		samples, err := promQuery(hc, promURL, "ephemeral_storage_volume_size_limit_ratio"+sel+"[15m]")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var total float64
-		for _, x := range s {
-			total += x.V
+		limitSamples, err := promQuery(hc, promURL, "ephemeral_storage_volume_size_limit_bytes"+sel+"[15m]")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(s) != 1 || total != 1 || s[0].Labels["cause"] != "empty_dir" || s[0].Labels["volume"] != "data" {
-			t.Errorf("want exactly one eviction with cause=empty_dir volume=data, got %v", s)
-		} else {
-			t.Logf("eviction counted once: %v", s[0].Labels)
+		writeSeries(t, e, samples, readings)
+		checkRatio(t, samples, limitSamples, readings)
+		timing("ratio checked against the kubelet's summary")
+
+		// The evicted pod's storage series go away; the bystander's stay.
+		podSel := fmt.Sprintf(`{__name__=~"ephemeral_storage_(pod|container|volume)_.*",namespace=%q,pod="filler"}`, scenarioNS)
+		eventually(t, 90*time.Second, time.Second, "the filler's series to disappear", func() (bool, string) {
+			s, err := promQuery(hc, promURL, podSel)
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(s) == 0, fmt.Sprintf("%d series left, e.g. %v", len(s), first(s))
+		})
+		timing("filler series gone")
+		if s, err := promQuery(hc, promURL, fmt.Sprintf(`ephemeral_storage_pod_usage_bytes{namespace=%q,pod="idle"}`, scenarioNS)); err != nil || len(s) != 1 {
+			t.Errorf("the idle pod's usage series should still be there: %v %v", s, err)
 		}
+		sc.evictionCounted(t, "filler", "empty_dir", "data", "")
 		timing("eviction counter checked")
-	}
+	})
+	t.Run("alerts", func(t *testing.T) { sc.checkAlerts(t, ended["filler"]) })
+	t.Run("writable-layer-eviction", func(t *testing.T) { sc.checkWritableLayer(t, ended["rootfiller"]) })
+	t.Run("read-only-root", sc.checkReadOnlyRoot)
+	t.Run("memory-emptydir", sc.checkMemoryVolume)
+	t.Run("agent-self-metrics", sc.checkSelfMetrics)
+	t.Run("dashboards", sc.checkDashboards)
 }
 
 func testPod(e env, name, limit string, args []string) *corev1.Pod {
@@ -329,7 +295,7 @@ func checkRatio(t *testing.T, samples, limits []promSample, readings []kubeletRe
 		}
 	}
 	if len(mismatched) > 0 {
-		t.Errorf("%d of %d stored ratios match no kubelet usedBytes/5Mi within %s: %v", len(mismatched), len(samples), window, mismatched)
+		t.Errorf("%d of %d stored ratios match no kubelet usedBytes/sizeLimit within %s: %v", len(mismatched), len(samples), window, mismatched)
 	}
 }
 
@@ -339,7 +305,7 @@ func writeSeries(t *testing.T, e env, samples []promSample, readings []kubeletRe
 	for _, s := range samples {
 		fmt.Fprintf(&b, "%s %v\n", s.T.Format("15:04:05.000"), s.V)
 	}
-	b.WriteString("# kubelet /stats/summary data volume: time usedBytes usedBytes/5Mi\n")
+	b.WriteString("# kubelet /stats/summary data volume: time usedBytes usedBytes/20Mi\n")
 	for _, r := range readings {
 		fmt.Fprintf(&b, "%s %d %v\n", r.At.Format("15:04:05.000"), r.Used, float64(r.Used)/sizeLimit)
 	}
@@ -368,16 +334,21 @@ func adminBearer(t *testing.T, e env) string {
 	return ""
 }
 
-// newTimings logs each step with the seconds since the test started, also to timings.txt.
+// newTimings logs each step with the seconds since the test started, also to timings.txt, in the
+// script's format ("e2e [<seconds since up.sh started>s] ...", E2E_T0) so the report can time phases.
 func newTimings(t *testing.T, e env) func(string) {
 	start := time.Now()
+	t0 := start
+	if v, err := strconv.ParseInt(os.Getenv("E2E_T0"), 10, 64); err == nil {
+		t0 = time.Unix(v, 0)
+	}
 	f, _ := os.OpenFile(filepath.Join(e.Artifacts, "timings.txt"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	t.Cleanup(func() { f.Close() })
 	return func(what string) {
-		line := "e2e test [+" + strconv.FormatFloat(time.Since(start).Seconds(), 'f', 1, 64) + "s] " + what
-		t.Log(line)
+		now := time.Now()
+		t.Log("e2e test [+" + strconv.FormatFloat(now.Sub(start).Seconds(), 'f', 1, 64) + "s] " + what)
 		if f != nil {
-			fmt.Fprintln(f, line)
+			fmt.Fprintf(f, "e2e [%ds] test: %s (+%.1fs into the test)\n", int(now.Sub(t0).Seconds()), what, now.Sub(start).Seconds())
 		}
 	}
 }

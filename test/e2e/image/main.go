@@ -6,7 +6,10 @@
 //	e2e-image --fill PATH --rate 1MiB/s       append to PATH at that rate (fsync per chunk), then idle;
 //	          [--max 64MiB]                   stop filling after that many bytes; exits 143 on SIGTERM
 //	e2e-image --write-root /probe             try to create a file on the (read-only) root fs:
-//	                                          prints the result, exits 0 only if it was refused with EROFS
+//	          [--erofs-exit 1]                prints the result (the Go error on stderr, e.g.
+//	                                          "open /probe: read-only file system"); exits with
+//	                                          --erofs-exit (default 0) if it was refused with EROFS,
+//	                                          1 otherwise
 package main
 
 import (
@@ -26,6 +29,7 @@ func main() {
 	rate := flag.String("rate", "1MiB/s", "fill rate, SIZE/s (B, KiB, MiB, GiB)")
 	maxS := flag.String("max", "", "stop filling after this many bytes (default: never)")
 	writeRoot := flag.String("write-root", "", "try to create this file on the root filesystem")
+	erofsExit := flag.Int("erofs-exit", 0, "exit status when --write-root fails with EROFS (1: a workload failing on its read-only root)")
 	flag.Parse()
 
 	stop := make(chan os.Signal, 1)
@@ -34,9 +38,15 @@ func main() {
 	switch {
 	case *writeRoot != "":
 		err := os.WriteFile(*writeRoot, []byte("x"), 0o644)
-		fmt.Printf("write %s: %v\n", *writeRoot, err)
+		if err != nil {
+			// The Go error as is ("open /probe: read-only file system"): with
+			// terminationMessagePolicy FallbackToLogsOnError it becomes the termination message.
+			fmt.Fprintln(os.Stderr, err)
+		} else {
+			fmt.Printf("wrote %s\n", *writeRoot)
+		}
 		if errors.Is(err, syscall.EROFS) {
-			os.Exit(0)
+			os.Exit(*erofsExit)
 		}
 		os.Exit(1)
 	case *fill != "":
