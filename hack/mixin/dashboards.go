@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
@@ -46,9 +47,21 @@ func (c *Config) dash() *dash {
 	return d
 }
 
-// x expands S (agent matchers), R (recorded matchers) and C ("cluster, ") in a query.
+// x expands S (agent matchers), R (recorded matchers) and C ("cluster, ") in a query, and counts
+// event counters from zero (see eventIncrease).
 func (d *dash) x(q string) string {
-	return strings.NewReplacer("{S", "{"+d.sel, "{R", "{"+d.rsel, "(C ", "("+d.cl).Replace(q)
+	return eventIncrease(strings.NewReplacer("{S", "{"+d.sel, "{R", "{"+d.rsel, "(C ", "("+d.cl).Replace(q))
+}
+
+// eventCounterIncrease matches increase() of the agent's event counters.
+var eventCounterIncrease = regexp.MustCompile(`increase\((ephemeral_storage_(?:evictions|read_only_write_failures|node_eviction_events)_total\{[^}]*\})\[([^\]]+)\]\)`)
+
+// eventIncrease rewrites increase(M[w]) of an event counter so that a series born inside the
+// window counts from zero. The agent creates a label set's series at its first eviction, already
+// at 1, and increase() only sees growth between samples: every first eviction of a workload would
+// show as 0 (found by make e2e). The alert rules do the same with unless ... offset.
+func eventIncrease(q string) string {
+	return eventCounterIncrease.ReplaceAllString(q, `(($1 unless $1 offset $2) or increase($1[$2]))`)
 }
 
 // workload joins a query with pod_info, adding workload_kind and workload, with extra matchers on pod_info.
