@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -103,12 +102,16 @@ func TestGzipScrapeIsOneStream(t *testing.T) {
 	assert.Len(t, families, 2)
 }
 
-type blockingRefresher struct{ release chan struct{} }
+// blockingRefresher holds a scrape inside the handler until released, and says when one is in.
+type blockingRefresher struct{ entered, release chan struct{} }
 
-func (b blockingRefresher) Refresh(context.Context) { <-b.release }
+func (b blockingRefresher) Refresh(context.Context) {
+	b.entered <- struct{}{}
+	<-b.release
+}
 
 func TestTooManyConcurrentScrapes(t *testing.T) {
-	block := blockingRefresher{release: make(chan struct{})}
+	block := blockingRefresher{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	h, err := Handler(Options{TelemetryPath: "/metrics", MaxRequests: 1, Ready: func() error { return nil }}, prometheus.NewRegistry(),
 		fixedRendered{nil}, block, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
@@ -118,11 +121,11 @@ func TestTooManyConcurrentScrapes(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 		first <- rec.Code
 	}()
-	require.Eventually(t, func() bool {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-		return rec.Code == http.StatusServiceUnavailable
-	}, 2*time.Second, 5*time.Millisecond)
+	<-block.entered // the first scrape holds the only slot
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "a second concurrent scrape is refused at once")
 	close(block.release)
 	assert.Equal(t, http.StatusOK, <-first)
 }
