@@ -2,6 +2,7 @@ package events
 
 import (
 	"log/slog"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -322,26 +323,11 @@ func (d *Detector) pruneLocked(now time.Time) {
 	}
 	d.lastPrune = now
 	cutoff := now.Add(-forgetAfter)
-	for uid, ref := range d.pods {
-		if ref.lastSeen.Before(cutoff) {
-			delete(d.pods, uid)
-		}
-	}
-	for uid, at := range d.evicted {
-		if at.Before(cutoff) {
-			delete(d.evicted, uid)
-		}
-	}
-	for uid, s := range d.eventCounts {
-		if s.at.Before(cutoff) {
-			delete(d.eventCounts, uid)
-		}
-	}
-	for k, at := range d.terminated {
-		if at.Before(cutoff) {
-			delete(d.terminated, k)
-		}
-	}
+	expired := func(at time.Time) bool { return at.Before(cutoff) }
+	maps.DeleteFunc(d.pods, func(_ types.UID, ref *podRef) bool { return expired(ref.lastSeen) })
+	maps.DeleteFunc(d.evicted, func(_ types.UID, at time.Time) bool { return expired(at) })
+	maps.DeleteFunc(d.eventCounts, func(_ types.UID, s eventSeen) bool { return expired(s.at) })
+	maps.DeleteFunc(d.terminated, func(_ string, at time.Time) bool { return expired(at) })
 }
 
 func truncate(s string, n int) string {

@@ -25,6 +25,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
@@ -49,14 +51,6 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	return certFile, keyFile, pool
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // --web.config.file with TLS and basic auth, exercised by a real HTTPS client: no credentials and
 // wrong credentials are refused, the right ones accepted, plain HTTP gets no metrics.
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
@@ -71,7 +65,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	handler, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, prometheus.NewRegistry(),
 		fixedRendered{[]byte(storageText)}, &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	systemd := false
 	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &configFile}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fakeapi"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/synthetic"
 )
@@ -65,14 +65,6 @@ func (p *agentProcess) Write(b []byte) (int, error) {
 	return p.log.Write(b)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // cluster is a fake API server and kubelet for one node, and the flags that point the agent at them.
 type cluster struct {
 	api     *fakeapi.Server
@@ -102,7 +94,7 @@ func newCluster(t *testing.T, node *synthetic.Node) *cluster {
 
 func start(t *testing.T, env []string, args ...string) *agentProcess {
 	t.Helper()
-	p := &agentProcess{addr: freeAddr(t)}
+	p := &agentProcess{addr: testutil.FreeAddr(t)}
 	p.cmd = exec.Command(binary, append(args, "--web.listen-address="+p.addr)...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
