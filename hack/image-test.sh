@@ -2,7 +2,9 @@
 # Builds the release image (Dockerfile, on the binary of `make build`) with buildah, rootless-style
 # storage under a temporary directory (vfs driver, chroot isolation: no daemon, works in CI as
 # root), and checks it: user 65532:65532, port 9847, the entrypoint, and that the binary runs
-# inside it (`--version`). Needs buildah (`apt-get install -y buildah`). make test-image.
+# inside it: `--version`, and, started as in a pod without NODE_NAME, it refuses with its reason;
+# no shell in the image. Unchecked here: running with a real kubelet and API server (make e2e runs
+# the same binary, not the image, since there is no container engine to run it as a pod). Needs buildah (`apt-get install -y buildah`). make test-image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v buildah >/dev/null || { echo "buildah not installed: apt-get install -y buildah" >&2; exit 1; }
@@ -38,6 +40,13 @@ out=$("${b[@]}" run --isolation chroot "$ctr" -- /bin/ephemeral-storage-exporter
 grep -q '^ephemeral-storage-exporter, version' <<<"$out" || fail "unexpected --version output: $out"
 help=$("${b[@]}" run --isolation chroot "$ctr" -- /bin/ephemeral-storage-exporter --help 2>&1) || fail "--help in the image: $help"
 [[ "$help" == usage:* ]] || fail "--help: ${help:0:200}"
+# Started as in a pod but without NODE_NAME, it must start, then refuse with its reason (exit 1).
+rc=0
+refuse=$("${b[@]}" run --isolation chroot "$ctr" -- /bin/ephemeral-storage-exporter 2>&1) || rc=$?
+[[ $rc == 1 ]] || fail "without a node name: exit $rc, want 1: ${refuse:0:300}"
+grep -q -- '--node.name (or NODE_NAME) is required' <<<"$refuse" || fail "without a node name: ${refuse:0:300}"
+# No shell in the image: nothing but the binary.
+if "${b[@]}" run --isolation chroot "$ctr" -- /bin/sh -c true >/dev/null 2>&1; then fail "the image has a shell"; fi
 size=$(stat -c %s bin/ephemeral-storage-exporter)
-echo "image ok: user $user, port $ports, entrypoint $entry, $layers layer, binary $((size / 1024 / 1024)) MiB"
+echo "image ok: user $user, port $ports, entrypoint $entry, $layers layer, binary $((size / 1024 / 1024)) MiB, no shell, refuses to start without a node name"
 echo "${out%%$'\n'*}"
