@@ -34,6 +34,9 @@ type ScannerOptions struct {
 	Logger       *slog.Logger
 }
 
+// readerSize is the read buffer: lines longer than it are searched in their first bytes only.
+const readerSize = 64 << 10
+
 // LineSink receives the lines that may report a read-only failure, attributed from the path
 // /var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log.
 type LineSink func(namespace, pod string, uid types.UID, container, line string)
@@ -66,6 +69,9 @@ func NewScanner(o ScannerOptions, sink LineSink) *Scanner {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A run must be able to take in one reader buffer, or a line longer than the budget but
+	// shorter than the buffer would be retried forever.
+	o.MaxBytesPerRun = max(o.MaxBytesPerRun, readerSize)
 	return &Scanner{
 		opts: o, sink: sink, files: map[string]*logFile{},
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "ephemeral_storage_exporter_logscan_bytes_total",
@@ -84,6 +90,9 @@ func (s *Scanner) Collect(ch chan<- prometheus.Metric) { s.bytes.Collect(ch); s.
 // Run scans every Interval until ctx is done. The first run only notes where each log ends:
 // what was written before the agent started was counted by its predecessor, or never will be.
 func (s *Scanner) Run(ctx context.Context) {
+	if _, err := os.Stat(s.opts.Root); err != nil {
+		s.opts.Logger.Warn("container log scanner: root not readable; is /var/log/pods mounted?", "root", s.opts.Root, "err", err)
+	}
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
 	for {
@@ -263,7 +272,7 @@ func (s *Scanner) finishRotated(path string, f *logFile, budget int64) (int64, e
 // consume reads whole lines from r, returning the bytes consumed; a trailing line without its
 // newline yet is left for the next run.
 func (s *Scanner) consume(f *logFile, r io.Reader) (int64, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(r, readerSize)
 	var consumed int64
 	for {
 		line, err := br.ReadSlice('\n')
