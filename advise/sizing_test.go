@@ -147,16 +147,3 @@ func TestParseSelector(t *testing.T) {
 	_, _, err = ParseSelector("")
 	assert.NoError(t, err)
 }
-
-func TestEvictionCause(t *testing.T) {
-	for msg, want := range map[string]string{
-		`Usage of EmptyDir volume "cache" exceeds the limit "100Mi". `:                                "empty_dir",
-		`Pod ephemeral local storage usage exceeds the total limit of containers 1Gi. `:               "pod_limit",
-		`Container nginx exceeded its local ephemeral storage limit "1Gi". `:                          "container_limit",
-		`The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 1Gi. `: "node_pressure",
-		`The node had condition: [DiskPressure]. `:                                                    "admission",
-		`something else`: "unknown",
-	} {
-		assert.Equal(t, want, EvictionCause(msg), msg)
-	}
-}

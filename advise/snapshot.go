@@ -3,10 +3,10 @@ package advise
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/events"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
@@ -78,28 +78,10 @@ func (s *SnapshotSource) Observe(ctx context.Context) (*Input, error) {
 		kind, name := kube.Workload(pod)
 		in.Evictions = append(in.Evictions, EvictionObservation{
 			Workload: Workload{Namespace: pod.Namespace, Kind: kind, Name: name},
-			Cause:    EvictionCause(pod.Status.Message), Count: 1,
+			Cause:    string(events.ClassifyEviction(pod.Status.Message, nil).Cause), Count: 1,
 		})
 	}
 	return in, nil
-}
-
-// EvictionCause classifies a kubelet eviction message into the cause label of
-// ephemeral_storage_evictions_total.
-func EvictionCause(message string) string {
-	switch {
-	case strings.HasPrefix(message, "Usage of EmptyDir volume"):
-		return "empty_dir"
-	case strings.HasPrefix(message, "Pod ephemeral local storage usage exceeds"):
-		return "pod_limit"
-	case strings.HasPrefix(message, "Container ") && strings.Contains(message, "exceeded its local ephemeral storage limit"):
-		return "container_limit"
-	case strings.HasPrefix(message, "The node was low on resource"):
-		return "node_pressure"
-	case strings.HasPrefix(message, "The node had condition"):
-		return "admission"
-	}
-	return "unknown"
 }
 
 func value(o model.Opt) Value { return Value{V: o.Value, OK: o.OK} }

@@ -72,6 +72,25 @@ type harness struct {
 	logs     *syncBuffer
 	cancel   context.CancelFunc
 	podWatch *controlledWatch
+	// podsSeen and eventsSeen count the notifications the detector has finished handling, so a
+	// test can wait for them instead of sleeping.
+	podsSeen, eventsSeen atomic.Int64
+}
+
+// counted runs h, then counts the notification.
+func counted(h cache.ResourceEventHandler, n *atomic.Int64) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc:    func(obj any, initial bool) { h.OnAdd(obj, initial); n.Add(1) },
+		UpdateFunc: func(old, obj any) { h.OnUpdate(old, obj); n.Add(1) },
+		DeleteFunc: func(obj any) { h.OnDelete(obj); n.Add(1) },
+	}
+}
+
+// waitSeen waits until the detector has handled at least pods and events notifications.
+func (h *harness) waitSeen(t *testing.T, pods, events int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return h.podsSeen.Load() >= pods && h.eventsSeen.Load() >= events },
+		5*time.Second, 5*time.Millisecond, "pods %d/%d, events %d/%d handled", h.podsSeen.Load(), pods, h.eventsSeen.Load(), events)
 }
 
 type syncBuffer struct {
@@ -122,9 +141,9 @@ func startHarness(t *testing.T, client *fake.Clientset, controlPodWatch bool) *h
 		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			return client.CoreV1().Events("").Watch(ctx, o)
 		})
-	_, err := pods.AddEventHandler(h.detector.PodHandler())
+	_, err := pods.AddEventHandler(counted(h.detector.PodHandler(), &h.podsSeen))
 	require.NoError(t, err)
-	_, err = evs.AddEventHandler(h.detector.EventHandler())
+	_, err = evs.AddEventHandler(counted(h.detector.EventHandler(), &h.eventsSeen))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -179,10 +198,11 @@ func TestEvictionSeenAsEventAndPodStatusCountsOnce(t *testing.T) {
 	// The event repeats (count 2) and the pod is deleted: still one eviction.
 	ev2 := evictionEvent(pod, "web.1", emptyDirEvictionMessage, nil)
 	ev2.Count = 2
+	pods, evs := h.podsSeen.Load(), h.eventsSeen.Load()
 	_, err = h.client.CoreV1().Events("shop").Update(ctx, ev2, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	require.NoError(t, h.client.CoreV1().Pods("shop").Delete(ctx, pod.Name, metav1.DeleteOptions{}))
-	time.Sleep(100 * time.Millisecond)
+	h.waitSeen(t, pods+1, evs+1)
 	assert.Equal(t, want, h.evictions(t))
 
 	// One structured line with what the metric leaves off.
@@ -209,14 +229,14 @@ func TestRestartDoesNotRecountPastEvictions(t *testing.T) {
 	pod := deploymentPod("web-5d8f7-abcde", "uid-1")
 	gone := evicted(pod, emptyDirEvictionMessage)
 	h := startHarness(t, fake.NewClientset(gone, evictionEvent(pod, "web.1", emptyDirEvictionMessage, nil)), false)
-	time.Sleep(100 * time.Millisecond)
+	h.waitSeen(t, 1, 1)
 	assert.Empty(t, h.evictions(t))
 
 	ev := evictionEvent(pod, "web.1", emptyDirEvictionMessage, nil)
 	ev.Count = 3
 	_, err := h.client.CoreV1().Events("shop").Update(context.Background(), ev, metav1.UpdateOptions{})
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond)
+	h.waitSeen(t, 1, 2)
 	assert.Empty(t, h.evictions(t))
 }
 
