@@ -51,10 +51,7 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		CAFile: o.caFile, InsecureSkipTLSVerify: o.insecureSkipVerify, TokenFile: o.tokenFile,
 		Timeout: o.timeout, MaxResponseBytes: int64(o.maxResponseSize),
 	}
-	if err := kubeletOpts.Validate(); err != nil {
-		return err
-	}
-	kubeletClient, err := kubelet.NewClient(kubeletOpts, restConfig)
+	kubeletClient, err := kubelet.NewClient(kubeletOpts, restConfig) // validates the options
 	if err != nil {
 		return err
 	}

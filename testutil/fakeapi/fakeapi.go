@@ -32,7 +32,6 @@ type Server struct {
 	Down atomic.Bool
 	// GoneOnce makes the next watch answer 410 Gone, forcing a re-list.
 	GoneOnce atomic.Bool
-	Lists    atomic.Int64
 	Watches  atomic.Int64
 	// Selectors records every field selector asked for.
 	Selectors sync.Map
@@ -81,7 +80,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.watch(w, r)
 		return
 	}
-	s.Lists.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch r.URL.Path {
