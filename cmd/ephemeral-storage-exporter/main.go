@@ -40,7 +40,7 @@ func (c *common) modelOptions() (model.Options, error) {
 }
 
 // defaultGCPercent trades a little CPU for a lower peak: the heap is mostly the summary being
-// decoded, garbage a cycle later, and at 250 pods GOGC=50 takes peak RSS from 42 to 34 MiB
+// decoded, garbage a cycle later, and at 250 pods GOGC=50 takes peak RSS from 42 to 37 MiB
 // (docs/performance.md). GOGC in the environment overrides it.
 const defaultGCPercent = 50
 
