@@ -7,8 +7,6 @@ LDFLAGS   := -s -w \
 	-X github.com/prometheus/common/version.Version=$(VERSION) \
 	-X github.com/prometheus/common/version.Revision=$(REVISION) \
 	-X github.com/prometheus/common/version.Branch=main
-FIXTURES  ?= $(abspath ../shared/fixtures)
-export FIXTURES
 
 .PHONY: all build run-sample test test-unit vet fmt-check lint
 all: build test

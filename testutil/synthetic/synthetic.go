@@ -1,5 +1,5 @@
 // Package synthetic generates realistic nodes for benchmarks and load tests: N pods shaped like
-// the real recordings in ../shared/fixtures (cpu, memory, network and swap stats on every pod and
+// the real recordings in testdata/kubelet/nri-kubernetes (cpu, memory, network and swap stats on every pod and
 // container, a projected service-account volume on every pod) with a mix of init and sidecar
 // containers, disk and memory emptyDirs, configMaps and PVCs.
 package synthetic
