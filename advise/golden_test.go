@@ -18,15 +18,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
 
-func sampleReport(t *testing.T) (*Report, *replay.Dump) {
+func sampleReport(t *testing.T) (*Report, *dump.Dump) {
 	t.Helper()
-	dump, err := replay.Sample()
+	dump, err := dump.Sample()
 	require.NoError(t, err)
 	src := &SnapshotSource{Dump: dump, Options: model.Options{ImageFs: model.ImageFsAuto}, Name: "embedded sample"}
 	in, err := src.Observe(context.Background())

@@ -6,16 +6,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/events"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
 )
 
 // SnapshotSource observes one saved summary and pod list (a replay dump): every "peak" is the
 // usage at the moment the summary was taken, so its advice is labelled "snapshot, not a window".
 type SnapshotSource struct {
-	Dump    *replay.Dump
+	Dump    *dump.Dump
 	Options model.Options
 	// Name describes the dump in the report, e.g. "sample node" or a file name.
 	Name string
@@ -78,7 +78,7 @@ func (s *SnapshotSource) Observe(ctx context.Context) (*Input, error) {
 		kind, name := kube.Workload(pod)
 		in.Evictions = append(in.Evictions, EvictionObservation{
 			Workload: Workload{Namespace: pod.Namespace, Kind: kind, Name: name},
-			Cause:    string(events.ClassifyEviction(pod.Status.Message, nil).Cause), Count: 1,
+			Cause:    string(detect.ClassifyEviction(pod.Status.Message, nil).Cause), Count: 1,
 		})
 	}
 	return in, nil

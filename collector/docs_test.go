@@ -17,7 +17,8 @@ import (
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/events"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect/logscan"
 )
 
 // documented is one row of docs/metrics.md.
@@ -119,7 +120,7 @@ func TestDocsMatchCode(t *testing.T) {
 // extraCollectors are the collectors of other packages that the agent registers.
 func extraCollectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		events.NewDetector(events.Options{NodeName: "n1"}).Collector(),
-		events.NewScanner(events.ScannerOptions{}, nil),
+		detect.NewDetector(detect.Options{NodeName: "n1"}).Collector(),
+		logscan.New(logscan.Options{}, nil),
 	}
 }

@@ -11,9 +11,9 @@ import (
 	promodel "github.com/prometheus/common/model"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fixtures"
 )
 
@@ -26,11 +26,11 @@ func FuzzSummaryPipeline(f *testing.F) {
 			f.Add(raw)
 		}
 	}
-	sample, err := replay.Sample()
+	sample, err := dump.Sample()
 	if err != nil {
 		f.Fatal(err)
 	}
-	if raw, err := os.ReadFile("../replay/sample/summary.json"); err == nil {
+	if raw, err := os.ReadFile("../dump/sample/summary.json"); err == nil {
 		f.Add(raw)
 	}
 	f.Add([]byte(`{"node":{"nodeName":"n","fs":{"capacityBytes":0,"availableBytes":5}},"pods":[{"podRef":{"uid":"0b5c1f4e-1a2b-4c3d-8e9f-000000000001"},"volume":[{"name":"cache"}]}]}`))

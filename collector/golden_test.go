@@ -22,12 +22,11 @@ import (
 	promodel "github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fixtures"
 )
 
@@ -37,15 +36,15 @@ var update = flag.Bool("update", false, "rewrite the golden files from the curre
 // it byte for byte with testdata/golden. Run `go test ./collector -update` after a deliberate
 // change, and read the diff.
 func TestGolden(t *testing.T) {
-	cases := map[string]func(t *testing.T) *replay.Dump{
-		"sample": func(t *testing.T) *replay.Dump {
-			d, err := replay.Sample()
+	cases := map[string]func(t *testing.T) *dump.Dump{
+		"sample": func(t *testing.T) *dump.Dump {
+			d, err := dump.Sample()
 			require.NoError(t, err)
 			return d
 		},
 	}
 	for _, v := range fixtures.Versions {
-		cases["kubelet-"+v] = func(t *testing.T) *replay.Dump { return fixtures.Load(t, v) }
+		cases["kubelet-"+v] = func(t *testing.T) *dump.Dump { return fixtures.Load(t, v) }
 	}
 	for name, load := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -62,7 +61,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func render(t *testing.T, d *replay.Dump) []byte {
+func render(t *testing.T, d *dump.Dump) []byte {
 	t.Helper()
 	thresholds, err := accounting.ParseThresholds(accounting.DefaultEvictionHard)
 	require.NoError(t, err)
@@ -83,11 +82,11 @@ func render(t *testing.T, d *replay.Dump) []byte {
 
 // TestPromlint lints everything the agent exports for the sample node, self-metrics included.
 func TestPromlint(t *testing.T) {
-	d, err := replay.Sample()
+	d, err := dump.Sample()
 	require.NoError(t, err)
 	reg := prometheus.NewPedanticRegistry()
 	opts := agent.Options{NodeName: "sample-node", Timeout: time.Second, MaxStaleness: time.Hour, Now: d.Time}
-	a := agent.New(opts, d, dumpPods{d}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	a := agent.New(opts, d, d.View(), slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	a.Refresh(context.Background())
 	reg.MustRegister(NewStorage(a), NewInformerSynced("sample-node", map[string]func() bool{"pods": func() bool { return true }}))
 	families, err := reg.Gather()
@@ -97,11 +96,6 @@ func TestPromlint(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, problems)
 }
-
-type dumpPods struct{ d *replay.Dump }
-
-func (p dumpPods) Pods() []*corev1.Pod { return p.d.Pods }
-func (p dumpPods) Node() *corev1.Node  { return p.d.Node }
 
 // assertSameSeries checks the fast text path against the reference: the const-metric collector
 // gathered by a pedantic registry must expose exactly the same families, series and values.

@@ -12,7 +12,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/advise"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 )
 
 // adviseOptions are the flags of `advise`.
@@ -85,23 +85,23 @@ func (o *adviseOptions) source(c *common) (advise.Source, error) {
 		return nil, err
 	}
 	var (
-		dump *replay.Dump
+		rec  *dump.Dump
 		name string
 	)
 	if o.sample {
 		name = "embedded sample"
-		dump, err = replay.Sample()
+		rec, err = dump.Sample()
 	} else {
 		if o.pods == "" {
 			return nil, errors.New("--pods is required with --summary")
 		}
 		name = o.summary
-		dump, err = replay.Load(o.summary, o.pods, o.node)
+		rec, err = dump.Load(o.summary, o.pods, o.node)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &advise.SnapshotSource{Dump: dump, Options: modelOpts, Name: name, Namespace: o.namespace}, nil
+	return &advise.SnapshotSource{Dump: rec, Options: modelOpts, Name: name, Namespace: o.namespace}, nil
 }
 
 func runAdvise(c *common, o *adviseOptions, out io.Writer) error {

@@ -13,11 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/replay"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
 )
 
@@ -35,24 +34,18 @@ func replayFlags(cmd *kingpin.CmdClause) *replayOptions {
 	return o
 }
 
-// dumpPods serves a dump's pods and node as the live node view would.
-type dumpPods struct{ d *replay.Dump }
-
-func (p dumpPods) Pods() []*corev1.Pod { return p.d.Pods }
-func (p dumpPods) Node() *corev1.Node  { return p.d.Node }
-
 func runReplay(c *common, o *replayOptions, webFlags *web.FlagConfig, logger *slog.Logger) error {
 	var (
-		dump *replay.Dump
-		err  error
+		rec *dump.Dump
+		err error
 	)
 	if o.summary == "" {
-		dump, err = replay.Sample()
+		rec, err = dump.Sample()
 	} else {
 		if o.pods == "" {
 			return errors.New("--pods is required with --summary")
 		}
-		dump, err = replay.Load(o.summary, o.pods, o.node)
+		rec, err = dump.Load(o.summary, o.pods, o.node)
 	}
 	if err != nil {
 		return err
@@ -61,12 +54,12 @@ func runReplay(c *common, o *replayOptions, webFlags *web.FlagConfig, logger *sl
 	if err != nil {
 		return err
 	}
-	summary, _ := dump.Summary(context.Background())
+	summary, _ := rec.Summary(context.Background())
 	// The dump's own time is the clock: a replay shows the node as it was when it was saved.
 	opts := agent.Options{NodeName: summary.Node.NodeName, MinInterval: time.Hour, Timeout: time.Minute, MaxStaleness: 100 * 365 * 24 * time.Hour,
-		Model: modelOpts, Now: dump.Time}
+		Model: modelOpts, Now: rec.Time}
 	reg := prometheus.NewRegistry()
-	a := agent.New(opts, dump, dumpPods{dump}, logger, reg)
+	a := agent.New(opts, rec, rec.View(), logger, reg)
 	storage := collector.NewExposition(a)
 	a.Refresh(context.Background())
 	if o.once {
@@ -84,6 +77,6 @@ func runReplay(c *common, o *replayOptions, webFlags *web.FlagConfig, logger *sl
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	logger.Info("replaying", "node", summary.Node.NodeName, "taken_at", dump.Time())
+	logger.Info("replaying", "node", summary.Node.NodeName, "taken_at", rec.Time())
 	return server.ListenAndServe(ctx, handler, webFlags, logger)
 }

@@ -22,7 +22,8 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/events"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect/logscan"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
@@ -117,7 +118,7 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 // whether the Event watches have synced.
 func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, view *kube.NodeView,
 	snapshot func() *model.Snapshot, logger *slog.Logger, reg prometheus.Registerer) (func() bool, error) {
-	detector := events.NewDetector(events.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot})
+	detector := detect.NewDetector(detect.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot})
 	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
 		return nil, err
 	}
@@ -130,7 +131,7 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, vie
 	}
 	reg.MustRegister(detector.Collector())
 	if o.logScanEnabled {
-		scanner := events.NewScanner(events.ScannerOptions{Root: o.logScanRoot, Interval: o.logScanInterval,
+		scanner := logscan.New(logscan.Options{Root: o.logScanRoot, Interval: o.logScanInterval,
 			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger}, detector.ObserveLogLine)
 		reg.MustRegister(scanner)
 		go scanner.Run(ctx)

@@ -7,9 +7,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 GO=${GO:-go}
 export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$ROOT/test/e2e/_artifacts/$(date +%Y%m%dT%H%M%S)}
 mkdir -p "$E2E_ARTIFACTS"
-# The alert rules the e2e Prometheus loads: rendered by the project's generator (hack/mixin) from
+# The alert rules the e2e Prometheus loads: rendered by the project's generator (mixin/) from
 # the suite's copy of alerts/config.yaml with short windows; never edited by hand.
-(cd "$ROOT/hack/mixin" && "$GO" run . -config "$ROOT/test/e2e/testdata/alerts-config.yaml" -out "$E2E_ARTIFACTS/mixin") \
+(cd "$ROOT/mixin" && "$GO" run . -config "$ROOT/test/e2e/testdata/alerts-config.yaml" -out "$E2E_ARTIFACTS/mixin") \
   >"$E2E_ARTIFACTS/mixin.log" 2>&1 || { cat "$E2E_ARTIFACTS/mixin.log" >&2; exit 1; }
 export E2E_RULES=$E2E_ARTIFACTS/mixin/alerts/rules.yaml
 # Compile the test binary before the cluster is up, so the cluster does not idle during it.

@@ -1,4 +1,4 @@
-package events
+package logscan
 
 import (
 	"bufio"
@@ -20,8 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// ScannerOptions configure the container-log scanner.
-type ScannerOptions struct {
+// Options configure the container-log scanner.
+type Options struct {
 	// Root is the node's pod log directory, /var/log/pods, mounted read-only.
 	Root string
 	// MaxBytesPerRun bounds the CPU of one run: files are read round robin, so a chatty container
@@ -44,7 +44,7 @@ type LineSink func(namespace, pod string, uid types.UID, container, line string)
 // Scanner reads only the bytes appended to container logs since its last run: an application's
 // own failed write produces no Kubernetes event, only a log line.
 type Scanner struct {
-	opts    ScannerOptions
+	opts    Options
 	sink    LineSink
 	files   map[string]*logFile
 	primed  bool
@@ -64,8 +64,8 @@ type logFile struct {
 	container string
 }
 
-// NewScanner returns a scanner feeding sink.
-func NewScanner(o ScannerOptions, sink LineSink) *Scanner {
+// New returns a scanner feeding sink.
+func New(o Options, sink LineSink) *Scanner {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -2,7 +2,7 @@
 // the fact: evictions by the kubelet, with their cause, and writes that failed on a read-only
 // filesystem. It reads the node-scoped pod watch, narrowly selected Events and, opt-in, the
 // node's container logs, and counts each occurrence once.
-package events
+package detect
 
 import (
 	"regexp"

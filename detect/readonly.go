@@ -1,4 +1,4 @@
-package events
+package detect
 
 import (
 	"regexp"

@@ -16,7 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-const root = "../.."
+const root = ".."
 
 func read(t *testing.T, rel string) []byte {
 	t.Helper()

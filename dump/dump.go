@@ -1,12 +1,10 @@
-// Package replay feeds the agent's pipeline from files instead of a live cluster: a saved
-// /stats/summary, the pod list of the same node (`kubectl get pods -o yaml`) and optionally the
-// node object. Support dumps replay through it, and so does the README's first command, on the
-// sample node embedded here.
-package replay
+// Package dump loads a recorded node: a saved /stats/summary, the pod list of the same node
+// (`kubectl get pods -o yaml`) and optionally the node object. The replay and advise commands,
+// the README's first command (on the sample node embedded here) and the tests all read
+// recordings through it.
+package dump
 
 import (
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
-
 	"bytes"
 	"context"
 	"embed"
@@ -18,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 )
 
@@ -40,6 +39,18 @@ func (d *Dump) Summary(context.Context) (*statsv1alpha1.Summary, error) { return
 // Time is when the summary was taken: its newest timestamp. Replayed ages are measured against it,
 // so a replay shows the node as it was, and the same dump always renders the same metrics.
 func (d *Dump) Time() time.Time { return newestTimestamp(d.summary) }
+
+// View serves the dump's pods and node as the live node view does.
+func (d *Dump) View() View { return View{d} }
+
+// View is a dump seen as the agent's source of pod specs.
+type View struct{ d *Dump }
+
+// Pods are the dump's pods.
+func (v View) Pods() []*corev1.Pod { return v.d.Pods }
+
+// Node is the dump's node, or nil.
+func (v View) Node() *corev1.Node { return v.d.Node }
 
 // Sample is the embedded sample node.
 func Sample() (*Dump, error) {

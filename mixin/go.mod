@@ -1,4 +1,4 @@
-module github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/hack/mixin
+module github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/mixin
 
 go 1.26.7
 

@@ -1,4 +1,4 @@
-package events
+package logscan
 
 import (
 	"compress/gzip"
@@ -58,7 +58,7 @@ func containerLog(t *testing.T, root, ns, pod, uid, container string) string {
 }
 
 func newTestScanner(root string, c *collect) *Scanner {
-	return NewScanner(ScannerOptions{Root: root, MaxBytesPerRun: 1 << 20, MaxLineBytes: 4096}, c.sink)
+	return New(Options{Root: root, MaxBytesPerRun: 1 << 20, MaxLineBytes: 4096}, c.sink)
 }
 
 func TestScannerFollowsNewBytesOnly(t *testing.T) {
@@ -143,7 +143,7 @@ func TestScannerTruncationAndLongLines(t *testing.T) {
 	log := containerLog(t, root, "ns", "p", "uid-3", "c")
 	appendFile(t, log, criLine("stdout", "F", strings.Repeat("x", 100)))
 	c := &collect{}
-	s := NewScanner(ScannerOptions{Root: root, MaxBytesPerRun: 1 << 20, MaxLineBytes: 256}, c.sink)
+	s := New(Options{Root: root, MaxBytesPerRun: 1 << 20, MaxLineBytes: 256}, c.sink)
 	_, err := s.ScanOnce()
 	require.NoError(t, err)
 
@@ -173,7 +173,7 @@ func TestScannerBudgetIsShared(t *testing.T) {
 		appendFile(t, logs[i], "")
 	}
 	c := &collect{}
-	s := NewScanner(ScannerOptions{Root: root, MaxBytesPerRun: 64 << 10, MaxLineBytes: 4096}, c.sink)
+	s := New(Options{Root: root, MaxBytesPerRun: 64 << 10, MaxLineBytes: 4096}, c.sink)
 	_, err := s.ScanOnce()
 	require.NoError(t, err)
 	line := criLine("stderr", "F", "open /x: read-only file system")
@@ -210,7 +210,7 @@ func BenchmarkScanner(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		require.NoError(b, os.WriteFile(log, nil, 0o644))
-		s := NewScanner(ScannerOptions{Root: root, MaxBytesPerRun: 1 << 30, MaxLineBytes: 16 << 10}, func(string, string, types.UID, string, string) {})
+		s := New(Options{Root: root, MaxBytesPerRun: 1 << 30, MaxLineBytes: 16 << 10}, func(string, string, types.UID, string, string) {})
 		_, _ = s.ScanOnce()
 		require.NoError(b, os.WriteFile(log, []byte(data), 0o644))
 		b.StartTimer()

@@ -1,6 +1,6 @@
 // Command mixin renders the alerting/recording rules and the Grafana dashboards of
 // ephemeral-storage-exporter from alerts/config.yaml. Run it with `make alerts` from the
-// repository root, or `go run . -root ../..` from hack/mixin.
+// repository root, or `go run .` from mixin/.
 //
 // `go run . -config FILE -out DIR` renders the same files from another config (e.g. the e2e
 // suite's copy with short windows, test/e2e/testdata/alerts-config.yaml) into DIR (DIR/alerts/,
@@ -49,7 +49,7 @@ func GenerateFrom(configPath string) (map[string][]byte, error) {
 }
 
 func main() {
-	root := flag.String("root", "../..", "repository root")
+	root := flag.String("root", "..", "repository root")
 	check := flag.Bool("check", false, "only report files that are not up to date")
 	config := flag.String("config", "", "config to render from (default: ROOT/alerts/config.yaml)")
 	outDir := flag.String("out", "", "directory to write the rendered files under (default: ROOT)")

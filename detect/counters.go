@@ -1,4 +1,4 @@
-package events
+package detect
 
 import "github.com/prometheus/client_golang/prometheus"
 
