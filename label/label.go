@@ -14,10 +14,10 @@ import (
 // kubelet-reported names) can reach it.
 const MaxBytes = 256
 
-// Replacement stands for each invalid UTF-8 sequence.
+// Replacement stands for each run of invalid UTF-8 bytes.
 const Replacement = "\uFFFD"
 
-// Value returns s as valid UTF-8, every invalid sequence replaced by U+FFFD, truncated at a rune
+// Value returns s as valid UTF-8, each run of invalid bytes replaced by one U+FFFD, truncated at a rune
 // boundary to at most MaxBytes bytes. Valid short values are returned as is, without allocating.
 func Value(s string) string {
 	if !utf8.ValidString(s) {
