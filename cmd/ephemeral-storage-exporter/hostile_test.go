@@ -227,7 +227,6 @@ func counterTotals(metrics string) (map[string]float64, error) {
 	return totals, nil
 }
 
-
 func procStatusField(t *testing.T, pid int, field string) string {
 	t.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
