@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
@@ -219,7 +220,10 @@ func (d *Detector) observeEvent(obj any, initial bool) {
 	involved := ev.InvolvedObject
 	var ref *podRef
 	switch {
-	case involved.Kind == "Node" && involved.Name == d.opts.NodeName && nodeEventReasons[ev.Reason]:
+	case involved.Kind == "Node" && involved.Name == d.opts.NodeName && nodeEventReasons[ev.Reason] && ev.Namespace == metav1.NamespaceDefault:
+		// The kubelet's node Events are recorded in "default" (client-go tools/record/event.go,
+		// makeEvent: a cluster-scoped object's Events go to metav1.NamespaceDefault); an Event
+		// about this node created in a tenant's namespace is not the kubelet's.
 	case involved.Kind == "Pod":
 		if ref = d.podOfEventLocked(ev); ref == nil {
 			return
@@ -283,7 +287,7 @@ func (d *Detector) podOfEventLocked(ev *corev1.Event) *podRef {
 func (d *Detector) KeepEvent(ev *corev1.Event) bool {
 	involved := ev.InvolvedObject
 	if involved.Kind == "Node" {
-		return involved.Name == d.opts.NodeName
+		return involved.Name == d.opts.NodeName && ev.Namespace == metav1.NamespaceDefault
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

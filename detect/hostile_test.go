@@ -76,6 +76,10 @@ func TestForgedEvents(t *testing.T) {
 			return []*corev1.Event{{ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "default", UID: "ev-n"},
 				InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: "node-b"}, Reason: "EvictionThresholdMet", Count: 5}}
 		}, ""},
+		{"node event about this node created in a tenant's namespace", func() []*corev1.Event {
+			return []*corev1.Event{{ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "attacker", UID: "ev-n"},
+				InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: node}, Reason: "NodeHasDiskPressure", Count: 1}}
+		}, ""},
 		{"node event with a reason outside the closed set", func() []*corev1.Event {
 			return []*corev1.Event{{ObjectMeta: metav1.ObjectMeta{Name: "n", Namespace: "default", UID: "ev-n"},
 				InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: node}, Reason: "Evil\xff", Count: 5}}
@@ -167,7 +171,8 @@ func TestKeepEvent(t *testing.T) {
 	assert.True(t, x.d.KeepEvent(ours))
 	assert.False(t, x.d.KeepEvent(foreign))
 	assert.False(t, x.d.KeepEvent(forgedNS))
-	assert.True(t, x.d.KeepEvent(&corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: node}}))
+	assert.True(t, x.d.KeepEvent(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default"}, InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: node}}))
+	assert.False(t, x.d.KeepEvent(&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "attacker"}, InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: node}}))
 	assert.False(t, x.d.KeepEvent(&corev1.Event{InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: "node-b"}}))
 }
 
