@@ -44,23 +44,27 @@ type hostileEnv struct {
 	p    *agentProcess
 }
 
-// hostileScenario is one attack. prepare changes what the API server serves before the agent
-// starts; attack runs once it is ready. want adds to the exact counter totals expected from the
-// genuine marker events; present and absent are substrings of /metrics.
+// hostileScenario is one attack. node changes the node (pods, summary) before the fake API server
+// and kubelet start; prepare can change them (or add flags) before the agent starts; attack runs
+// once it is ready. want adds to the exact counter totals expected from the genuine marker events;
+// present and absent are substrings of /metrics; check asserts anything else at the end.
 type hostileScenario struct {
 	name    string
-	prepare func(n *synthetic.Node)
+	node    func(n *synthetic.Node)
+	prepare func(t *testing.T, e *hostileEnv)
+	flags   []string
 	attack  func(t *testing.T, e *hostileEnv)
 	want    map[string]float64
 	present []string
 	absent  []string
+	check   func(t *testing.T, e *hostileEnv, metrics string)
 }
 
 func TestHostileInput(t *testing.T) {
 	for _, sc := range []hostileScenario{
 		{
 			name: "invalid UTF-8 in owner references",
-			prepare: func(n *synthetic.Node) {
+			node: func(n *synthetic.Node) {
 				n.Pods[0].OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Stateful\xc3\x28Set",
 					Name: "evil\xff\xfe-" + strings.Repeat("o", 1000), Controller: ptr(true)}}
 			},
@@ -135,11 +139,14 @@ func ptr[T any](v T) *T { return &v }
 
 func runHostile(t *testing.T, sc hostileScenario) {
 	node := synthetic.Generate(30, 1)
-	if sc.prepare != nil {
-		sc.prepare(node)
+	if sc.node != nil {
+		sc.node(node)
 	}
 	e := &hostileEnv{node: node, c: newCluster(t, node)}
-	e.p = start(t, []string{"NODE_NAME=" + synthetic.NodeName}, e.c.flags...)
+	if sc.prepare != nil {
+		sc.prepare(t, e)
+	}
+	e.p = start(t, []string{"NODE_NAME=" + synthetic.NodeName}, append(e.c.flags, sc.flags...)...)
 	require.Eventually(t, func() bool { code, _ := e.p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
 	if sc.attack != nil {
 		sc.attack(t, e)
@@ -204,6 +211,10 @@ func checkSurvived(t *testing.T, e *hostileEnv, sc hostileScenario) {
 	promtool.Stdin = strings.NewReader(metrics)
 	out, err := promtool.CombinedOutput()
 	require.NoError(t, err, "promtool check metrics (hack/install-prometheus.sh installs it):\n%s", out)
+
+	if sc.check != nil {
+		sc.check(t, e, metrics)
+	}
 
 	hwm := procStatusBytes(t, e.p.cmd.Process.Pid, "VmHWM")
 	limit := chartMemoryLimit(t)
