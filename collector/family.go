@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/label"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
@@ -35,7 +36,8 @@ func newInfo[T any](subsystem, name, help string, labels []string, known func(*T
 	return m
 }
 
-// collect emits x's series as a const metric with the object's label values.
+// collect emits x's series as a const metric with the object's label values, made safe here
+// (label.Value): a const metric with an invalid UTF-8 value would panic.
 func (m *metric[T]) collect(ch chan<- prometheus.Metric, x *T, labelValues []string) {
 	v := m.value(x)
 	if !v.OK {
@@ -44,7 +46,7 @@ func (m *metric[T]) collect(ch chan<- prometheus.Metric, x *T, labelValues []str
 	if m.extra != nil {
 		labelValues = append(labelValues[:len(labelValues):len(labelValues)], m.extra(x)...)
 	}
-	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, v.Value, labelValues...)
+	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, v.Value, label.Values(labelValues)...)
 }
 
 // header writes the family's HELP and TYPE lines.
@@ -86,13 +88,16 @@ func appendLabels(buf []byte, names, values []string) []byte {
 	return buf
 }
 
+// appendLabel renders one label. Every label value of the exposition passes here, so this is where
+// it is made valid UTF-8 and bounded (label.Value): one invalid byte would make the whole
+// exposition unparseable, and a value is never longer than label.MaxBytes.
 func appendLabel(buf []byte, name, value string) []byte {
 	if buf[len(buf)-1] != '{' {
 		buf = append(buf, ',')
 	}
 	buf = append(buf, name...)
 	buf = append(buf, `="`...)
-	buf = appendEscaped(buf, value)
+	buf = appendEscaped(buf, label.Value(value))
 	return append(buf, '"')
 }
 

@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	promodel "github.com/prometheus/common/model"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/label"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fixtures"
 )
@@ -55,4 +60,64 @@ func FuzzSummaryPipeline(f *testing.F) {
 			t.Fatalf("rendered invalid exposition: %v\n%s", err, text)
 		}
 	})
+}
+
+// FuzzLabelRendering puts arbitrary bytes in every label value that comes from the API server or
+// the kubelet (namespace, pod, owner kind and name, container and volume names) and renders them
+// both ways: the text exposition must parse, every label value must read back as its sanitized
+// form (label.Value), and the const-metric collector must neither panic nor disagree.
+func FuzzLabelRendering(f *testing.F) {
+	f.Add("default", "web-0", "StatefulSet", "web", "app", "cache")
+	f.Add("ns", "p", "Kind\xff", "owner\xc3\x28", "c\n\"\\", "v\x00\x7f")
+	f.Add("ns", "p", strings.Repeat("é", 200), strings.Repeat("x", 1000), "", "\xed\xa0\x80")
+	metrics := newMetrics()
+	f.Fuzz(func(t *testing.T, namespace, pod, kind, owner, container, volume string) {
+		snap := &model.Snapshot{NodeName: "node-1", Pods: []model.Pod{{
+			Namespace: namespace, Name: pod, UID: "u", WorkloadKind: kind, Workload: owner,
+			Usage:      model.Opt{Value: 1, OK: true},
+			Containers: []model.Container{{Name: container, Type: model.ContainerApp, Usage: model.Opt{Value: 2, OK: true}}},
+			Volumes:    []model.Volume{{Name: volume, Type: "emptyDir", Used: model.Opt{Value: 3, OK: true}}},
+		}}}
+		want := map[string]string{"node": "node-1", "namespace": label.Value(namespace), "pod": label.Value(pod),
+			"workload_kind": label.Value(kind), "workload": label.Value(owner), "container": label.Value(container), "volume": label.Value(volume)}
+
+		text := metrics.appendText(nil, snap)
+		parser := expfmt.NewTextParser(promodel.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
+		if err != nil {
+			t.Fatalf("rendered invalid exposition: %v\n%q", err, text)
+		}
+		checkLabels(t, "text", families, want)
+
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(NewStorage(SnapshotFunc(func() *model.Snapshot { return snap })))
+		gathered, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("gather: %v", err)
+		}
+		byName := map[string]*dto.MetricFamily{}
+		for _, mf := range gathered {
+			byName[mf.GetName()] = mf
+		}
+		checkLabels(t, "const", byName, want)
+	})
+}
+
+func checkLabels(t *testing.T, path string, families map[string]*dto.MetricFamily, want map[string]string) {
+	t.Helper()
+	if families["ephemeral_storage_pod_info"] == nil && want["workload_kind"] != "" {
+		t.Fatalf("%s: no pod_info series", path)
+	}
+	for name, mf := range families {
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if w, ok := want[lp.GetName()]; ok && lp.GetValue() != w {
+					t.Fatalf("%s: %s{%s} = %q, want %q", path, name, lp.GetName(), lp.GetValue(), w)
+				}
+				if !utf8.ValidString(lp.GetValue()) || len(lp.GetValue()) > label.MaxBytes {
+					t.Fatalf("%s: %s{%s} invalid or too long: %q", path, name, lp.GetName(), lp.GetValue())
+				}
+			}
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
@@ -25,6 +26,20 @@ const (
 
 // Node event reasons counted for the node itself.
 var nodeEventReasons = map[string]bool{"EvictionThresholdMet": true, "NodeHasDiskPressure": true}
+
+// resources the kubelet's eviction manager names as starved (pkg/kubelet/eviction/helpers.go,
+// signalToResource: v1.ResourceMemory, v1.ResourceEphemeralStorage, resourceInodes, resourcePids).
+// Any other value in a message or annotation is a forgery or a new kubelet: labelled `other`.
+var resources = map[string]bool{"memory": true, "ephemeral-storage": true, "inodes": true, "pids": true}
+
+// Other is the label value for a container, volume or resource that an Event or message names but
+// the pod's spec (or the closed set) does not have.
+const Other = "other"
+
+// maxEventDelta bounds what one observation of an Event can add to a counter. A genuine Event's
+// count rises by one per repetition and the watch delivers each update; after a broken watch a few
+// may be missed. A forged count (2147483647) adds at most this much.
+const maxEventDelta = 10
 
 // forgetAfter bounds the de-duplication state: Events live one hour in the API server, evicted pods
 // are usually deleted sooner; anything not seen for this long cannot come back as new.
@@ -43,9 +58,29 @@ type Options struct {
 // podRef is what the detector remembers of a pod: enough to label what happens to it after it is
 // gone from the watch.
 type podRef struct {
+	uid                  types.UID
 	namespace, name      string
 	workloadKind, wlName string
-	lastSeen             time.Time
+	// containers and volumes are the names in the pod's spec: the only names an Event or message
+	// about this pod may put in a label.
+	containers, volumes map[string]bool
+	lastSeen            time.Time
+}
+
+// container returns name if the pod's spec has such a container, "" for none, Other otherwise.
+func (r *podRef) container(name string) string { return specName(r.containers, name) }
+
+// volume: see container.
+func (r *podRef) volume(name string) string { return specName(r.volumes, name) }
+
+func specName(names map[string]bool, name string) string {
+	switch {
+	case name == "":
+		return ""
+	case names[name]:
+		return name
+	}
+	return Other
 }
 
 // Detector counts evictions and read-only write failures on one node, each once.
@@ -136,8 +171,20 @@ func (d *Detector) rememberLocked(pod *corev1.Pod, now time.Time) *podRef {
 	ref := d.pods[pod.UID]
 	if ref == nil {
 		kind, name := kube.Workload(pod)
-		ref = &podRef{namespace: pod.Namespace, name: pod.Name, workloadKind: kind, wlName: name}
+		ref = &podRef{uid: pod.UID, namespace: pod.Namespace, name: pod.Name, workloadKind: kind, wlName: name,
+			containers: map[string]bool{}, volumes: map[string]bool{}}
 		d.pods[pod.UID] = ref
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			ref.containers[c.Name] = true
+		}
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		ref.containers[c.Name] = true
+	}
+	for _, v := range pod.Spec.Volumes {
+		ref.volumes[v.Name] = true
 	}
 	ref.lastSeen = now
 	return ref
@@ -156,7 +203,7 @@ func (d *Detector) terminationLocked(pod *corev1.Pod, ref *podRef, cs corev1.Con
 	if !ok || initial {
 		return
 	}
-	d.readOnlyLocked(ref, cs.Name, SourceTerminationMessage, path, term.Message, 1)
+	d.readOnlyLocked(ref, ref.container(cs.Name), SourceTerminationMessage, path, term.Message, 1)
 }
 
 func (d *Detector) observeEvent(obj any, initial bool) {
@@ -167,49 +214,84 @@ func (d *Detector) observeEvent(obj any, initial bool) {
 	now, unlock := d.lock()
 	defer unlock()
 
+	// Events are untrusted: anyone allowed to create Events in a namespace can write any field.
+	// Only Events about this node or about a pod the agent knows on this node count, and only by
+	// names of that pod's spec and closed sets.
+	involved := ev.InvolvedObject
+	var ref *podRef
+	switch {
+	case involved.Kind == "Node" && involved.Name == d.opts.NodeName && nodeEventReasons[ev.Reason] && ev.Namespace == metav1.NamespaceDefault:
+		// The kubelet's node Events are recorded in "default" (client-go tools/record/event.go,
+		// makeEvent: a cluster-scoped object's Events go to metav1.NamespaceDefault); an Event
+		// about this node created in a tenant's namespace is not the kubelet's.
+	case involved.Kind == "Pod":
+		if ref = d.podOfEventLocked(ev); ref == nil {
+			return
+		}
+	default:
+		return
+	}
+	delta := d.eventDeltaLocked(ev, now)
+	counts := !initial && delta > 0
+
+	switch {
+	case ref == nil:
+		if counts {
+			d.metrics.nodeEvents.add("", float64(delta), ev.Reason)
+			d.opts.Logger.Warn("node storage pressure event", "node", d.opts.NodeName, "reason", ev.Reason, "message", truncate(ev.Message, 1024), "count", delta)
+		}
+	case ev.Reason == "Evicted":
+		// The pod, not the event, is what is counted: once, whichever of event and status comes first.
+		d.evictionLocked(ref.uid, ref, ev.Message, ev.Annotations, "event", initial, now)
+	default:
+		if path, ok := ParseReadOnly(ev.Message); ok && counts {
+			d.readOnlyLocked(ref, ref.container(containerOf(involved.FieldPath)), SourceEvent, path, ev.Message, delta)
+		}
+	}
+}
+
+// eventDeltaLocked returns what an Event adds since it was last seen: repetitions raise its count.
+// The count remembered only rises, and one observation adds at most maxEventDelta.
+func (d *Detector) eventDeltaLocked(ev *corev1.Event, now time.Time) int32 {
 	count := max(ev.Count, 1)
 	if ev.Series != nil {
 		count = max(count, ev.Series.Count)
 	}
-	prev := d.eventCounts[ev.UID]
-	d.eventCounts[ev.UID] = eventSeen{count: max(count, prev.count), at: now}
-	// Repetitions of an event raise its count: count what is new since it was last seen.
-	delta := count - prev.count
-	counts := !initial && delta > 0
+	prev, seen := d.eventCounts[ev.UID]
+	if !seen {
+		prev.count = 0
+	}
+	if count <= prev.count {
+		d.eventCounts[ev.UID] = eventSeen{count: prev.count, at: now}
+		return 0
+	}
+	delta := min(int64(count)-int64(prev.count), maxEventDelta)
+	d.eventCounts[ev.UID] = eventSeen{count: prev.count + int32(delta), at: now}
+	return int32(delta)
+}
 
+// podOfEventLocked attributes an Event to a pod of this node: the Event, its involved object's
+// namespace, name and UID must all match a pod the agent saw in its node-scoped pod watch. The
+// reporting host (source.host) is not evidence: anyone can write it.
+func (d *Detector) podOfEventLocked(ev *corev1.Event) *podRef {
 	involved := ev.InvolvedObject
-	switch {
-	case involved.Kind == "Node" && involved.Name == d.opts.NodeName && nodeEventReasons[ev.Reason]:
-		if counts {
-			d.metrics.nodeEvents.WithLabelValues(ev.Reason).Add(float64(delta))
-			d.opts.Logger.Warn("node storage pressure event", "node", d.opts.NodeName, "reason", ev.Reason, "message", ev.Message, "count", count)
-		}
-	case involved.Kind != "Pod" || !d.onThisNodeLocked(ev):
-	case ev.Reason == "Evicted":
-		// The pod, not the event, is what is counted: once, whichever of event and status comes first.
-		d.evictionLocked(involved.UID, d.refForEventLocked(ev), ev.Message, ev.Annotations, "event", initial, now)
-	default:
-		if path, ok := ParseReadOnly(ev.Message); ok && counts {
-			d.readOnlyLocked(d.refForEventLocked(ev), containerOf(involved.FieldPath), SourceEvent, path, ev.Message, delta)
-		}
+	ref := d.pods[involved.UID]
+	if ref == nil || ref.namespace != involved.Namespace || ref.name != involved.Name || ev.Namespace != involved.Namespace {
+		return nil
 	}
+	return ref
 }
 
-// onThisNodeLocked: the kubelet of this node reported it, or it is about a pod of this node.
-func (d *Detector) onThisNodeLocked(ev *corev1.Event) bool {
-	if ev.Source.Host == d.opts.NodeName || ev.ReportingInstance == d.opts.NodeName {
-		return true
+// KeepEvent tells whether an Event may matter to this node: about the node itself, or attributed
+// to a pod of this node (podOfEventLocked). The Event informers store only these in full.
+func (d *Detector) KeepEvent(ev *corev1.Event) bool {
+	involved := ev.InvolvedObject
+	if involved.Kind == "Node" {
+		return involved.Name == d.opts.NodeName && ev.Namespace == metav1.NamespaceDefault
 	}
-	_, ok := d.pods[ev.InvolvedObject.UID]
-	return ok
-}
-
-func (d *Detector) refForEventLocked(ev *corev1.Event) *podRef {
-	if ref := d.pods[ev.InvolvedObject.UID]; ref != nil {
-		return ref
-	}
-	// A pod this agent never saw (deleted before it started): its workload is unknown.
-	return &podRef{namespace: ev.InvolvedObject.Namespace, name: ev.InvolvedObject.Name}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return involved.Kind == "Pod" && d.podOfEventLocked(ev) != nil
 }
 
 // containerOf reads the container from an Event's fieldPath, e.g. spec.containers{app}.
@@ -231,7 +313,13 @@ func (d *Detector) evictionLocked(uid types.UID, ref *podRef, message string, an
 		return
 	}
 	e := ClassifyEviction(message, annotations)
-	d.metrics.evictions.WithLabelValues(ref.namespace, ref.workloadKind, ref.wlName, string(e.Cause), e.Volume, e.Container, e.Resource).Inc()
+	// The message and annotations are untrusted: names only from the pod's spec, the resource
+	// from the kubelet's closed set.
+	e.Volume, e.Container = ref.volume(e.Volume), ref.container(e.Container)
+	if e.Resource != "" && !resources[e.Resource] {
+		e.Resource = Other
+	}
+	d.metrics.evictions.add(uid, 1, ref.namespace, ref.workloadKind, ref.wlName, string(e.Cause), e.Volume, e.Container, e.Resource)
 	attrs := []any{"node", d.opts.NodeName, "namespace", ref.namespace, "pod", ref.name, "uid", string(uid),
 		"workload_kind", ref.workloadKind, "workload", ref.wlName, "cause", string(e.Cause), "source", source}
 	for _, kv := range [][2]string{{"volume", e.Volume}, {"container", e.Container}, {"resource", e.Resource}, {"limit", e.Limit},
@@ -241,7 +329,7 @@ func (d *Detector) evictionLocked(uid types.UID, ref *podRef, message string, an
 		}
 	}
 	attrs = append(attrs, d.lastSeenUsage(string(uid), e)...)
-	attrs = append(attrs, "message", message)
+	attrs = append(attrs, "message", truncate(message, 1024))
 	d.opts.Logger.Warn("pod evicted", attrs...)
 }
 
@@ -287,7 +375,7 @@ func optAttrs(attrs []any, k1 string, v1 model.Opt, k2 string, v2 model.Opt) []a
 }
 
 func (d *Detector) readOnlyLocked(ref *podRef, container, source, path, message string, n int32) {
-	d.metrics.readOnly.WithLabelValues(ref.namespace, ref.workloadKind, ref.wlName, container, source).Add(float64(n))
+	d.metrics.readOnly.add(ref.uid, float64(n), ref.namespace, ref.workloadKind, ref.wlName, container, source)
 	d.opts.Logger.Warn("write failed on a read-only filesystem", "node", d.opts.NodeName, "namespace", ref.namespace, "pod", ref.name,
 		"workload_kind", ref.workloadKind, "workload", ref.wlName, "container", container, "source", source, "path", path, "count", n,
 		"message", truncate(message, 1024))
@@ -301,11 +389,14 @@ func (d *Detector) ObserveLogLine(namespace, pod string, uid types.UID, containe
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ref := d.pods[uid]
-	if ref == nil {
-		ref = &podRef{namespace: namespace, name: pod}
+	// The log directory is the kubelet's, named after a pod of this node; its container name is
+	// checked against the spec when the pod is known.
+	if ref := d.pods[uid]; ref != nil {
+		container = ref.container(container)
+		d.readOnlyLocked(ref, container, SourceContainerLog, path, line, 1)
+		return
 	}
-	d.readOnlyLocked(ref, container, SourceContainerLog, path, line, 1)
+	d.readOnlyLocked(&podRef{uid: uid, namespace: namespace, name: pod}, container, SourceContainerLog, path, line, 1)
 }
 
 // lock takes the detector's lock for one observation, after forgetting what has expired.
@@ -328,6 +419,10 @@ func (d *Detector) pruneLocked(now time.Time) {
 	maps.DeleteFunc(d.evicted, func(_ types.UID, at time.Time) bool { return expired(at) })
 	maps.DeleteFunc(d.eventCounts, func(_ types.UID, s eventSeen) bool { return expired(s.at) })
 	maps.DeleteFunc(d.terminated, func(_ string, at time.Time) bool { return expired(at) })
+	// A series goes with the last pod behind it: forgetAfter after the pod left the watch.
+	known := func(uid types.UID) bool { _, ok := d.pods[uid]; return ok }
+	d.metrics.evictions.prune(known)
+	d.metrics.readOnly.prune(known)
 }
 
 func truncate(s string, n int) string {

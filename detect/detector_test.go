@@ -43,7 +43,8 @@ func deploymentPod(name, uid string) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "shop", UID: types.UID(uid),
 			Labels:          map[string]string{"pod-template-hash": "5d8f7"},
 			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-5d8f7", Controller: ptr(true)}}},
-		Spec:   corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app"}}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app"}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning},
 	}
 }
@@ -321,7 +322,7 @@ func TestNodeEvents(t *testing.T) {
 
 func TestMetricsLint(t *testing.T) {
 	d := NewDetector(Options{NodeName: node})
-	d.metrics.evictions.WithLabelValues("ns", "Deployment", "web", "empty_dir", "data", "", "").Inc()
+	d.metrics.evictions.add("u", 1, "ns", "Deployment", "web", "empty_dir", "data", "", "")
 	problems, err := testutil.CollectAndLint(d.Collector())
 	require.NoError(t, err)
 	assert.Empty(t, problems)

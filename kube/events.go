@@ -4,15 +4,20 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/tools/cache"
 )
 
 // EventInformers are the Event watches of the eviction detector. Events cannot be selected by
-// node, so each watch is narrowed by reason or object instead, and the detector filters them to
-// the node: evictions (rare), the node's own events and, with failed, container creation failures
-// (every node's, which is why it can be turned off in very large clusters).
-func EventInformers(client *Client, node string, resync time.Duration, failed bool) []cache.SharedIndexInformer {
+// node, so each watch is narrowed by reason or object instead: evictions (rare), the node's own
+// events and, with failed, container creation failures (every node's, which is why it can be
+// turned off in very large clusters).
+//
+// The reason-scoped watches see every node's Events, so what is cached must not grow with them:
+// each Event passes through StripEvent(keep) before the informer stores it, and only those keep
+// accepts (this node's, decided by the detector) are kept with their content.
+func EventInformers(client *Client, node string, resync time.Duration, failed bool, keep func(*corev1.Event) bool) []cache.SharedIndexInformer {
 	eq := fields.OneTermEqualSelector
 	selectors := []fields.Selector{
 		fields.AndSelectors(eq("involvedObject.kind", "Pod"), eq("reason", "Evicted")),
@@ -23,7 +28,58 @@ func EventInformers(client *Client, node string, resync time.Duration, failed bo
 	}
 	informers := make([]cache.SharedIndexInformer, 0, len(selectors))
 	for _, sel := range selectors {
-		informers = append(informers, NewInformer(&corev1.Event{}, sel, resync, client.ListFunc("events"), client.WatchFunc("events")))
+		informer := NewInformer(&corev1.Event{}, sel, resync, client.ListFunc("events"), client.WatchFunc("events"))
+		_ = informer.SetTransform(StripEvent(keep)) // only fails once started
+		informers = append(informers, informer)
 	}
 	return informers
+}
+
+// Bounds on what a kept Event may hold; the kubelet's messages are a few hundred bytes.
+const (
+	maxEventMessageBytes    = 4 << 10
+	maxEventAnnotationBytes = 1 << 10
+)
+
+// eventAnnotations are the only annotations read (the kubelet's eviction manager sets them).
+var eventAnnotations = []string{"offending_containers", "starved_resource"}
+
+// StripEvent returns an informer transform that copies only the fields the detector reads out of
+// an Event, bounded in size, when keep accepts it, and otherwise only what the store needs to key
+// it (namespace, name, resource version): a foreign Event costs a few dozen bytes whatever it
+// carries.
+func StripEvent(keep func(*corev1.Event) bool) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		ev, ok := obj.(*corev1.Event)
+		if !ok {
+			return obj, nil
+		}
+		out := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: ev.Namespace, Name: ev.Name, ResourceVersion: ev.ResourceVersion}}
+		if keep == nil || !keep(ev) {
+			return out, nil
+		}
+		out.UID = ev.UID
+		out.InvolvedObject = corev1.ObjectReference{Kind: ev.InvolvedObject.Kind, Namespace: ev.InvolvedObject.Namespace,
+			Name: ev.InvolvedObject.Name, UID: ev.InvolvedObject.UID, FieldPath: truncate(ev.InvolvedObject.FieldPath, maxEventAnnotationBytes)}
+		out.Reason, out.Message, out.Count = ev.Reason, truncate(ev.Message, maxEventMessageBytes), ev.Count
+		if ev.Series != nil {
+			out.Series = &corev1.EventSeries{Count: ev.Series.Count}
+		}
+		for _, k := range eventAnnotations {
+			if v, ok := ev.Annotations[k]; ok {
+				if out.Annotations == nil {
+					out.Annotations = map[string]string{}
+				}
+				out.Annotations[k] = truncate(v, maxEventAnnotationBytes)
+			}
+		}
+		return out, nil
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }

@@ -122,7 +122,7 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, vie
 	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
 		return nil, err
 	}
-	informers := kube.EventInformers(client, o.nodeName, o.informerResync, o.watchFailedEvents)
+	informers := kube.EventInformers(client, o.nodeName, o.informerResync, o.watchFailedEvents, detector.KeepEvent)
 	for _, inf := range informers {
 		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
 			return nil, err

@@ -1,10 +1,12 @@
 // Package fakeapi is a minimal Kubernetes API server and kubelet for process-level tests of the
-// agent: it serves pod and node lists and watches (honouring the field selectors the agent sends),
-// /stats/summary, and can be told to fail, so that a real agent binary can be run against it
-// without a cluster.
+// agent: it serves pod, node and Event lists and watches (honouring the field selectors the agent
+// sends for Events), in protobuf when the client accepts it as real API servers do (so that bytes
+// JSON could not carry, such as invalid UTF-8, reach the agent raw), /stats/summary, and can be
+// told to fail, so that a real agent binary can be run against it without a cluster.
 package fakeapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +22,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
+	"k8s.io/apimachinery/pkg/watch"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 )
 
@@ -37,11 +45,67 @@ type Server struct {
 	Selectors sync.Map
 	// kick is closed to end every open watch.
 	kick chan struct{}
+	// events are the stored Events, resource versions from 2 on; added wakes the Event watches.
+	events []corev1.Event
+	added  chan struct{}
+	// Protobuf counts the responses answered in protobuf.
+	Protobuf atomic.Int64
+}
+
+const protobufType = "application/vnd.kubernetes.protobuf"
+
+var (
+	scheme = runtime.NewScheme()
+	codecs = serializer.NewCodecFactory(scheme)
+)
+
+func init() {
+	metav1.AddToGroupVersion(scheme, corev1.SchemeGroupVersion)
+	if err := corev1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+}
+
+// AddEvents stores Events and delivers them to the open Event watches that select them.
+func (s *Server) AddEvents(events ...*corev1.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range events {
+		e := *ev.DeepCopy()
+		e.ResourceVersion = strconv.Itoa(len(s.events) + 2)
+		s.events = append(s.events, e)
+	}
+	close(s.added)
+	s.added = make(chan struct{})
+}
+
+// eventsAfter returns the stored Events newer than resource version rv that selector selects.
+func (s *Server) eventsAfter(rv int, selector fields.Selector) []runtime.Object {
+	var out []runtime.Object
+	for i := max(rv-1, 0); i < len(s.events); i++ {
+		e := &s.events[i]
+		set := fields.Set{"involvedObject.kind": e.InvolvedObject.Kind, "involvedObject.name": e.InvolvedObject.Name,
+			"involvedObject.namespace": e.InvolvedObject.Namespace, "reason": e.Reason, "metadata.namespace": e.Namespace}
+		if selector.Matches(set) {
+			c := e.DeepCopy()
+			c.APIVersion, c.Kind = "v1", "Event"
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func selectorOf(r *http.Request) fields.Selector {
+	sel, err := fields.ParseSelector(r.URL.Query().Get("fieldSelector"))
+	if err != nil {
+		return fields.Nothing()
+	}
+	return sel
 }
 
 // NewServer starts a fake API server holding pods and node.
 func NewServer(pods []*corev1.Pod, node *corev1.Node) *Server {
-	s := &Server{node: node, kick: make(chan struct{})}
+	s := &Server{node: node, kick: make(chan struct{}), added: make(chan struct{})}
 	for _, p := range pods {
 		s.pods = append(s.pods, *p)
 	}
@@ -84,18 +148,70 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	switch r.URL.Path {
 	case "/api/v1/pods":
-		writeJSON(w, &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"},
+		s.write(w, r, &corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"},
 			ListMeta: metav1.ListMeta{ResourceVersion: "1"}, Items: s.pods})
 	case "/api/v1/nodes":
 		list := &corev1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}, ListMeta: metav1.ListMeta{ResourceVersion: "1"}}
 		if s.node != nil {
 			list.Items = append(list.Items, *s.node)
 		}
-		writeJSON(w, list)
+		s.write(w, r, list)
 	case "/api/v1/events":
-		writeJSON(w, &corev1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"}, ListMeta: metav1.ListMeta{ResourceVersion: "1"}})
+		list := &corev1.EventList{TypeMeta: metav1.TypeMeta{Kind: "EventList", APIVersion: "v1"},
+			ListMeta: metav1.ListMeta{ResourceVersion: strconv.Itoa(len(s.events) + 1)}}
+		for _, o := range s.eventsAfter(0, selectorOf(r)) {
+			list.Items = append(list.Items, *o.(*corev1.Event))
+		}
+		s.write(w, r, list)
 	default:
 		http.NotFound(w, r)
+	}
+}
+
+// wantsProtobuf: the client accepts protobuf, as the agent's client does.
+func wantsProtobuf(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), protobufType)
+}
+
+// write answers obj in protobuf or JSON, as negotiated.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, obj runtime.Object) {
+	if !wantsProtobuf(r) {
+		writeJSON(w, obj)
+		return
+	}
+	s.Protobuf.Add(1)
+	info, _ := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), protobufType)
+	var buf bytes.Buffer
+	if err := codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion).Encode(obj, &buf); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", protobufType)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// watchEncoder writes watch events in the negotiated format: JSON lines, or length-delimited
+// protobuf frames of metav1.WatchEvent whose object is the protobuf-encoded object, as the API
+// server's watch handler does.
+func (s *Server) watchEncoder(w http.ResponseWriter, r *http.Request) func(watch.EventType, runtime.Object) error {
+	if !wantsProtobuf(r) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		return func(t watch.EventType, obj runtime.Object) error {
+			return enc.Encode(map[string]any{"type": t, "object": obj})
+		}
+	}
+	s.Protobuf.Add(1)
+	w.Header().Set("Content-Type", protobufType+";stream=watch")
+	info, _ := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), protobufType)
+	embedded := codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion)
+	stream := streaming.NewEncoder(info.StreamSerializer.Framer.NewFrameWriter(w), info.StreamSerializer.Serializer)
+	return func(t watch.EventType, obj runtime.Object) error {
+		var raw bytes.Buffer
+		if err := embedded.Encode(obj, &raw); err != nil {
+			return err
+		}
+		return stream.Encode(&metav1.WatchEvent{Type: string(t), Object: runtime.RawExtension{Raw: raw.Bytes()}})
 	}
 }
 
@@ -103,18 +219,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // passes; with GoneOnce it answers 410, as an API server whose watch cache expired does.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 	s.Watches.Add(1)
+	send := s.watchEncoder(w, r)
 	if s.GoneOnce.CompareAndSwap(true, false) {
-		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(map[string]any{"type": "ERROR", "object": metav1.Status{
+		_ = send(watch.Error, &metav1.Status{
 			TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure,
-			Code: http.StatusGone, Reason: metav1.StatusReasonExpired, Message: "too old resource version"}})
+			Code: http.StatusGone, Reason: metav1.StatusReasonExpired, Message: "too old resource version"})
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
+	rv := 1
 	if r.URL.Query().Get("sendInitialEvents") == "true" {
-		s.sendInitialEvents(w, r.URL.Path)
+		s.sendInitialEvents(send, r)
+		s.mu.Lock()
+		rv = len(s.events) + 1
+		s.mu.Unlock()
+	} else if v, err := strconv.Atoi(r.URL.Query().Get("resourceVersion")); err == nil {
+		rv = v
 	}
 	w.(http.Flusher).Flush()
 	timeout := 30 * time.Second
@@ -123,26 +244,43 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 			timeout = d
 		}
 	}
-	s.mu.Lock()
-	kick := s.kick
-	s.mu.Unlock()
-	select {
-	case <-r.Context().Done():
-	case <-kick:
-	case <-time.After(timeout):
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		kick, added := s.kick, s.added
+		var news []runtime.Object
+		if r.URL.Path == "/api/v1/events" {
+			news = s.eventsAfter(rv, selectorOf(r))
+			rv = len(s.events) + 1
+		}
+		s.mu.Unlock()
+		for _, o := range news {
+			if send(watch.Added, o) != nil {
+				return
+			}
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-kick:
+			return
+		case <-deadline:
+			return
+		case <-added:
+		}
 	}
 }
 
 // sendInitialEvents streams the current objects as ADDED events and ends them with the bookmark
 // that streaming-list clients (client-go's WatchListClient) wait for.
-func (s *Server) sendInitialEvents(w http.ResponseWriter, path string) {
+func (s *Server) sendInitialEvents(send func(watch.EventType, runtime.Object) error, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	enc := json.NewEncoder(w)
-	var objects []any
-	var bookmark any
+	var objects []runtime.Object
+	var bookmark runtime.Object
 	end := map[string]string{metav1.InitialEventsAnnotationKey: "true"}
-	switch path {
+	switch r.URL.Path {
 	case "/api/v1/pods":
 		for i := range s.pods {
 			p := s.pods[i].DeepCopy()
@@ -160,15 +298,16 @@ func (s *Server) sendInitialEvents(w http.ResponseWriter, path string) {
 		bookmark = &corev1.Node{TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
 			ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1", Annotations: end}}
 	case "/api/v1/events":
+		objects = s.eventsAfter(0, selectorOf(r))
 		bookmark = &corev1.Event{TypeMeta: metav1.TypeMeta{Kind: "Event", APIVersion: "v1"},
-			ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1", Annotations: end}}
+			ObjectMeta: metav1.ObjectMeta{ResourceVersion: strconv.Itoa(len(s.events) + 1), Annotations: end}}
 	default:
 		return
 	}
 	for _, o := range objects {
-		_ = enc.Encode(map[string]any{"type": "ADDED", "object": o})
+		_ = send(watch.Added, o)
 	}
-	_ = enc.Encode(map[string]any{"type": "BOOKMARK", "object": bookmark})
+	_ = send(watch.Bookmark, bookmark)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
