@@ -9,6 +9,9 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 )
 
+// writeTimeout bounds writing one response, however steadily the client reads.
+const writeTimeout = 60 * time.Second
+
 // ListenAndServe serves handler the exporter-toolkit way (--web.listen-address, and TLS and basic
 // auth from --web.config.file) with server timeouts set, until ctx is done; then it drains
 // in-flight scrapes.
@@ -17,7 +20,7 @@ func ListenAndServe(ctx context.Context, handler http.Handler, flags *web.FlagCo
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}

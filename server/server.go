@@ -26,19 +26,23 @@ type Options struct {
 	MaxRequests int
 	// Timeout bounds one scrape; it should exceed the kubelet timeout.
 	Timeout time.Duration
-	Version string
+	// WriteStall bounds how long one chunk of a response may wait for the client to read;
+	// 0 means DefaultWriteStall.
+	WriteStall time.Duration
+	Version    string
 	// Ready reports nil once the agent can serve meaningful data.
 	Ready func() error
 }
 
-// Handler returns the agent's HTTP handler. /metrics serves live (gathered per scrape) followed
-// by storage (rendered once per snapshot); refresher runs first.
+// DefaultWriteStall is long enough for any scraper that reads (a chunk is 256 KiB), short enough
+// that clients which never read are dropped well before the write timeout.
+const DefaultWriteStall = 10 * time.Second
+
+// Handler returns the agent's HTTP handler. /metrics serves storage (rendered once per snapshot)
+// followed by live (gathered per scrape); refresher runs first.
 func Handler(opts Options, live prometheus.Gatherer, storage Rendered, refresher Refresher, logger *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
-	metrics := &metricsHandler{live: live, storage: storage, refresher: refresher, timeout: opts.Timeout, logger: logger}
-	if opts.MaxRequests > 0 {
-		metrics.inFlight = make(chan struct{}, opts.MaxRequests)
-	}
+	metrics := newMetricsHandler(opts, live, storage, refresher, logger)
 	mux.Handle(opts.TelemetryPath, metrics)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -70,4 +74,16 @@ func Handler(opts Options, live prometheus.Gatherer, storage Rendered, refresher
 		mux.Handle("/", landing)
 	}
 	return mux, nil
+}
+
+func newMetricsHandler(opts Options, live prometheus.Gatherer, storage Rendered, refresher Refresher, logger *slog.Logger) *metricsHandler {
+	h := &metricsHandler{live: live, storage: storage, refresher: refresher, timeout: opts.Timeout,
+		writeStall: opts.WriteStall, logger: logger}
+	if h.writeStall <= 0 {
+		h.writeStall = DefaultWriteStall
+	}
+	if opts.MaxRequests > 0 {
+		h.inFlight = make(chan struct{}, opts.MaxRequests)
+	}
+	return h
 }

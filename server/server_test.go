@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"os/exec"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -77,29 +79,86 @@ func TestEndpoints(t *testing.T) {
 	assert.Contains(t, body, "ephemeral-storage-exporter")
 }
 
-// A gzip scrape is the live part's gzip member followed by the cached member of the storage part;
-// Go's reader, like Prometheus's, reads concatenated members as one stream.
-func TestGzipScrapeIsOneStream(t *testing.T) {
+// A gzip scrape is ONE gzip member holding the storage part then the live part: Go's reader in
+// single-member mode (as curl --compressed reads), gzip -d and the exposition parser all see every
+// series, and the same bytes as the uncompressed scrape.
+func TestGzipScrapeIsOneMember(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "ephemeral_storage_test", Help: "h"}))
-	h, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, reg, fixedRendered{[]byte(storageText)},
-		&countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	big := bigStorageText(2000) // past the deflate window and several flate blocks
+	tests := []struct {
+		name    string
+		storage []byte
+	}{
+		{name: "small storage part", storage: []byte(storageText)},
+		{name: "large storage part", storage: big},
+		{name: "empty storage part", storage: []byte{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, reg, fixedRendered{tt.storage},
+				&countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			require.NoError(t, err)
+			scrape := func(encoding string) *httptest.ResponseRecorder {
+				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+				req.Header.Set("Accept-Encoding", encoding)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				require.Equal(t, http.StatusOK, rec.Code)
+				return rec
+			}
+			plain := scrape("identity").Body.Bytes()
+			for i := 0; i < 2; i++ { // the second scrape reuses the cached storage deflate
+				rec := scrape("gzip, deflate")
+				require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
+				require.Equal(t, strconv.Itoa(rec.Body.Len()), rec.Header().Get("Content-Length"))
+				zr, err := gzip.NewReader(bytes.NewReader(rec.Body.Bytes()))
+				require.NoError(t, err)
+				zr.Multistream(false)
+				first, err := io.ReadAll(zr)
+				require.NoError(t, err, "checksum and length of the member are right")
+				require.Equal(t, string(plain), string(first), "the first member is the whole exposition")
+				assert.Zero(t, zrRemaining(t, rec.Body.Bytes()), "nothing follows the member")
+				assert.True(t, bytes.HasPrefix(first, tt.storage), "storage first")
+				assert.True(t, bytes.HasSuffix(first, []byte("ephemeral_storage_test 0\n")), "live last")
+				if _, err := exec.LookPath("gzip"); err == nil {
+					cmd := exec.Command("gzip", "-d", "-c")
+					cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
+					out, err := cmd.Output()
+					require.NoError(t, err, "gzip -d reads it without a warning exit")
+					assert.Equal(t, string(plain), string(out))
+				}
+				parser := expfmt.NewTextParser(model.LegacyValidation)
+				families, err := parser.TextToMetricFamilies(bytes.NewReader(first))
+				require.NoError(t, err)
+				assert.Contains(t, families, "ephemeral_storage_test")
+				if len(tt.storage) > 0 {
+					assert.Contains(t, families, "ephemeral_storage_pod_usage_bytes")
+				}
+			}
+		})
+	}
+}
+
+// zrRemaining returns how many bytes follow the first gzip member of b.
+func zrRemaining(t *testing.T, b []byte) int {
+	t.Helper()
+	br := bytes.NewReader(b)
+	zr, err := gzip.NewReader(br)
 	require.NoError(t, err)
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept-Encoding", "gzip, deflate")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
-	zr, err := gzip.NewReader(rec.Body)
+	zr.Multistream(false)
+	_, err = io.Copy(io.Discard, zr)
 	require.NoError(t, err)
-	body, err := io.ReadAll(zr)
-	require.NoError(t, err)
-	assert.Contains(t, string(body), "ephemeral_storage_test 0")
-	assert.True(t, strings.HasSuffix(string(body), storageText))
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	require.NoError(t, err, "the concatenation is valid exposition")
-	assert.Len(t, families, 2)
+	return br.Len()
+}
+
+func bigStorageText(pods int) []byte {
+	var b bytes.Buffer
+	b.WriteString("# HELP ephemeral_storage_pod_usage_bytes u\n# TYPE ephemeral_storage_pod_usage_bytes gauge\n")
+	for i := 0; i < pods; i++ {
+		fmt.Fprintf(&b, "ephemeral_storage_pod_usage_bytes{namespace=\"ns-%d\",pod=\"pod-%d-%x\"} %d\n", i%37, i, i*7919, i*104729)
+	}
+	return b.Bytes()
 }
 
 // blockingRefresher holds a scrape inside the handler until released, and says when one is in.
