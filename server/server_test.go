@@ -26,13 +26,8 @@ type countingRefresher struct{ n atomic.Int64 }
 
 type fixedRendered struct{ text []byte }
 
-func (f fixedRendered) Render() ([]byte, []byte, error) {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, _ = zw.Write(f.text)
-	_ = zw.Close()
-	return f.text, buf.Bytes(), nil
-}
+// Render returns no gzip form: the handler compresses the text itself (gzip.go).
+func (f fixedRendered) Render() ([]byte, []byte, error) { return f.text, nil, nil }
 
 const storageText = "# HELP ephemeral_storage_pod_usage_bytes u\n# TYPE ephemeral_storage_pod_usage_bytes gauge\nephemeral_storage_pod_usage_bytes{pod=\"p\"} 42\n"
 
