@@ -44,19 +44,7 @@ func Handler(opts Options, live prometheus.Gatherer, storage Rendered, refresher
 	mux := http.NewServeMux()
 	metrics := newMetricsHandler(opts, live, storage, refresher, logger)
 	mux.Handle(opts.TelemetryPath, metrics)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := opts.Ready(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready:", err)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	registerProbes(mux, opts.Ready)
 	if opts.TelemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "ephemeral-storage-exporter",
@@ -86,4 +74,29 @@ func newMetricsHandler(opts Options, live prometheus.Gatherer, storage Rendered,
 		h.inFlight = make(chan struct{}, opts.MaxRequests)
 	}
 	return h
+}
+
+// ProbeHandler serves /healthz and /readyz only, for a listener of their own: the main listener
+// applies --web.config.file (TLS, basic auth) to every path, and the kubelet's probes carry no
+// credentials. Neither path says more than whether the agent is up and has read a summary.
+func ProbeHandler(ready func() error) http.Handler {
+	mux := http.NewServeMux()
+	registerProbes(mux, ready)
+	return mux
+}
+
+func registerProbes(mux *http.ServeMux, ready func() error) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 }

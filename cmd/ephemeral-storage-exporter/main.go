@@ -28,6 +28,7 @@ type common struct {
 	imageFs       string
 	telemetryPath string
 	maxRequests   int
+	probeAddress  string
 	log           promslog.Config
 }
 
@@ -59,6 +60,8 @@ func main() {
 		Default(string(model.ImageFsAuto)).EnumVar(&c.imageFs, string(model.ImageFsAuto), string(model.ImageFsDedicated), string(model.ImageFsShared))
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&c.telemetryPath)
 	app.Flag("web.max-requests", "Maximum number of concurrent scrapes; 0 means no limit.").Default("40").IntVar(&c.maxRequests)
+	app.Flag("web.probe-address", "Also serve /healthz and /readyz, without TLS or authentication, on this address (for the kubelet's probes when --web.config.file enables basic auth); empty: only on the main listener.").
+		StringVar(&c.probeAddress)
 	webFlags := kingpinflag.AddFlags(app, ":9847")
 	c.log = promslog.Config{}
 	promslogflag.AddFlags(app, &c.log)
