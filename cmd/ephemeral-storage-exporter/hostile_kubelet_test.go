@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -314,4 +315,32 @@ func stuckResponses(t *testing.T, addr string) int {
 
 func pemEncodeCert(w *bytes.Buffer, der []byte) error {
 	return pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// curl --compressed reads only the first gzip member: the gzip /metrics must be one member that
+// holds every series, the same exposition as the uncompressed one.
+func TestCurlCompressedReadsEverySeries(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("no curl")
+	}
+	c := newCluster(t, synthetic.Generate(30, 1))
+	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, c.flags...)
+	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+	fetch := func(args ...string) map[string]bool {
+		out, err := exec.Command(curl, append([]string{"-sS", "--fail", "--max-time", "10"}, append(args, "http://"+p.addr+"/metrics")...)...).Output()
+		require.NoError(t, err)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		families, err := parser.TextToMetricFamilies(bytes.NewReader(out))
+		require.NoError(t, err)
+		names := map[string]bool{}
+		for name := range families {
+			names[name] = true
+		}
+		return names
+	}
+	plain, compressed := fetch(), fetch("--compressed")
+	assert.True(t, compressed["ephemeral_storage_pod_usage_bytes"], "storage series survive curl --compressed")
+	assert.True(t, compressed["ephemeral_storage_exporter_kubelet_up"], "self-metrics too")
+	assert.Equal(t, plain, compressed)
 }
