@@ -54,7 +54,7 @@ func TestSlowReadersDoNotStarveScrapers(t *testing.T) {
 
 	// Each stalled client shrinks its receive buffer before connecting, so the server's writes
 	// block as they would against a client whose kernel buffers are full.
-	dialer := net.Dialer{Timeout: time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+	dialer := net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		if err != nil {

@@ -26,7 +26,7 @@ const program = "ephemeral-storage-exporter"
 // the agent accepts (just under the cap, gzip bomb included) keeps its peak RSS within the chart's
 // memory limit with margin: TestKubeletBodyUnderTheCapFitsTheChartLimit measures it
 // (docs/security.md). A 1,500-pod summary is far below it (docs/performance.md).
-const defaultMaxResponseSize = "6MiB"
+const defaultMaxResponseSize = "5MiB"
 
 // common are the flags every mode shares: how to account and how to serve.
 type common struct {
