@@ -134,6 +134,7 @@ func TestHostileKubeletRedirect(t *testing.T) {
 	assert.NotContains(t, metrics, "ephemeral_storage_pod_usage_bytes{", "no summary was accepted")
 	assert.Contains(t, p.logs(), "not followed")
 	assert.NotContains(t, p.logs(), token)
+	assert.NotContains(t, metrics, token)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, a := range k.auth {
@@ -151,7 +152,8 @@ func TestHostileKubeletEchoesAuthorization(t *testing.T) {
 	flags, token := hostileSetup(t, k)
 	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, flags...)
 	scrapeUntil(t, p, k, 2)
-	assertHealthy(t, p)
+	metrics := assertHealthy(t, p)
+	assert.NotContains(t, metrics, token)
 	require.Contains(t, p.logs(), "status 500", "the failure is logged")
 	assert.NotContains(t, p.logs(), token)
 	assert.NotContains(t, p.logs(), token[:12], "not even a prefix")
