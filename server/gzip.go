@@ -61,25 +61,28 @@ func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
-// liveWriters are reused: a flate compressor is about 1 MiB of state.
-var liveWriters = sync.Pool{New: func() any {
-	fw, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return fw
-}}
+// maxStoredBlock is the most a stored deflate block holds (RFC 1951, 3.2.4).
+const maxStoredBlock = 65535
 
-// gzipTail compresses live as the end of the stream that storage starts and appends the member
-// trailer, so that header + storage.deflate + tail is one gzip member of storage.text + live.
+// gzipTail appends live to the stream that storage starts, as stored (uncompressed) deflate
+// blocks, the last one final, then the member trailer, so that header + storage.deflate + tail
+// is one gzip member of storage.text + live. The live part is a few kilobytes: storing it costs
+// less than the megabyte of state a compressor would take per scrape. Stored blocks start on a
+// byte boundary, which the sync flush that ends storage.deflate guarantees.
 func gzipTail(storage *deflatedPart, live []byte) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(live)/4 + 64)
-	fw := liveWriters.Get().(*flate.Writer)
-	fw.Reset(&buf)
-	_, _ = fw.Write(live)
-	_ = fw.Close() // the final block
-	liveWriters.Put(fw)
-	var trailer [8]byte
-	binary.LittleEndian.PutUint32(trailer[:4], crc32.Update(storage.crc, crc32.IEEETable, live))
-	binary.LittleEndian.PutUint32(trailer[4:], storage.size+uint32(len(live)))
-	buf.Write(trailer[:])
-	return buf.Bytes()
+	blocks := max(1, (len(live)+maxStoredBlock-1)/maxStoredBlock)
+	out := make([]byte, 0, len(live)+5*blocks+8)
+	for i := 0; i < blocks; i++ {
+		chunk := live[min(i*maxStoredBlock, len(live)):min((i+1)*maxStoredBlock, len(live))]
+		final := byte(0)
+		if i == blocks-1 {
+			final = 1 // BFINAL, BTYPE=00 (stored)
+		}
+		out = append(out, final)
+		out = binary.LittleEndian.AppendUint16(out, uint16(len(chunk)))
+		out = binary.LittleEndian.AppendUint16(out, ^uint16(len(chunk)))
+		out = append(out, chunk...)
+	}
+	out = binary.LittleEndian.AppendUint32(out, crc32.Update(storage.crc, crc32.IEEETable, live))
+	return binary.LittleEndian.AppendUint32(out, storage.size+uint32(len(live)))
 }

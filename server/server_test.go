@@ -78,19 +78,28 @@ func TestEndpoints(t *testing.T) {
 // single-member mode (as curl --compressed reads), gzip -d and the exposition parser all see every
 // series, and the same bytes as the uncompressed scrape.
 func TestGzipScrapeIsOneMember(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "ephemeral_storage_test", Help: "h"}))
 	big := bigStorageText(2000) // past the deflate window and several flate blocks
 	tests := []struct {
-		name    string
-		storage []byte
+		name       string
+		storage    []byte
+		liveSeries int // beyond one gauge; 6000 make a live part of several stored blocks
 	}{
 		{name: "small storage part", storage: []byte(storageText)},
 		{name: "large storage part", storage: big},
 		{name: "empty storage part", storage: []byte{}},
+		{name: "live part over 64 KiB", storage: big, liveSeries: 6000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: "ephemeral_storage_test", Help: "h"}))
+			if tt.liveSeries > 0 {
+				vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ephemeral_storage_live", Help: "h"}, []string{"i"})
+				reg.MustRegister(vec)
+				for i := range tt.liveSeries {
+					vec.WithLabelValues(strconv.Itoa(i)).Set(float64(i))
+				}
+			}
 			h, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, reg, fixedRendered{tt.storage},
 				&countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			require.NoError(t, err)
@@ -103,6 +112,9 @@ func TestGzipScrapeIsOneMember(t *testing.T) {
 				return rec
 			}
 			plain := scrape("identity").Body.Bytes()
+			if tt.liveSeries > 0 {
+				require.Greater(t, len(plain)-len(tt.storage), 2*maxStoredBlock, "the live part spans several stored blocks")
+			}
 			for i := 0; i < 2; i++ { // the second scrape reuses the cached storage deflate
 				rec := scrape("gzip, deflate")
 				require.Equal(t, "gzip", rec.Header().Get("Content-Encoding"))
