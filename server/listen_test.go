@@ -65,7 +65,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		"tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash)), 0o600))
 
 	handler, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, prometheus.NewRegistry(),
-		fixedRendered{[]byte(storageText)}, &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		rendered([]byte(storageText)), &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	addr := testutil.FreeAddr(t)
 	systemd := false
@@ -123,7 +123,7 @@ func TestProbesWithBasicAuth(t *testing.T) {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	handler, err := Handler(Options{TelemetryPath: "/metrics", Ready: readyFn}, prometheus.NewRegistry(),
-		fixedRendered{[]byte(storageText)}, &countingRefresher{}, logger)
+		rendered([]byte(storageText)), &countingRefresher{}, logger)
 	require.NoError(t, err)
 	addr := testutil.FreeAddr(t)
 	systemd := false

@@ -14,14 +14,15 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// Rendered is a pre-rendered part of the exposition: the storage series of the latest snapshot.
+// Rendered is a pre-rendered part of the exposition: the storage series of the latest snapshot,
+// as text and as one gzip member of that text (spliced into gzip scrapes, gzip.go).
 type Rendered interface {
 	Render() (text, gz []byte, err error)
 }
 
-// metricsHandler serves the pre-rendered storage series (large, rendered once per snapshot)
-// followed by the live registry (self-metrics, build info, counters: small, gathered per scrape),
-// both in the text format. Gzip responses are one member (see gzip.go).
+// metricsHandler serves the live registry (self-metrics, build info, counters: small, gathered per
+// scrape) followed by the pre-rendered storage series (large, rendered and compressed once per
+// snapshot), both in the text format. Gzip responses are one member (see gzip.go).
 //
 // The in-flight slot bounds the CPU work of a scrape (refresh, gather, compressing the live part)
 // and is released before the response is written: writing only copies shared, immutable bytes,
@@ -35,7 +36,6 @@ type metricsHandler struct {
 	inFlight   chan struct{}
 	timeout    time.Duration
 	writeStall time.Duration
-	deflater   storageDeflater
 	logger     *slog.Logger
 	// writing counts responses being written, for the slow-reader tests.
 	writing atomic.Int64
@@ -110,15 +110,18 @@ func (h *metricsHandler) gather(r *http.Request) (parts [][]byte, gzipped, ok bo
 			h.logger.Error("encoding self-metrics", "err", err)
 		}
 	}
-	text, _, err := h.storage.Render()
+	text, gz, err := h.storage.Render()
 	if err != nil {
 		h.logger.Error("rendering storage metrics", "err", err)
 	}
 	if !acceptsGzip(r) {
-		return [][]byte{text, live.Bytes()}, false, true
+		return [][]byte{live.Bytes(), text}, false, true
 	}
-	storage := h.deflater.part(text)
-	return [][]byte{gzipHeader, storage.deflate, gzipTail(storage, live.Bytes())}, true, true
+	deflate, crc, ok := memberBody(gz, len(text))
+	if !ok { // no usable cached member: uncompressed is still a correct answer
+		return [][]byte{live.Bytes(), text}, false, true
+	}
+	return [][]byte{gzipHeader, liveBlocks(live.Bytes()), deflate, gzipTrailer(live.Bytes(), crc, len(text))}, true, true
 }
 
 func earliest(a, b time.Time) time.Time {

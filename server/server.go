@@ -38,8 +38,8 @@ type Options struct {
 // that clients which never read are dropped well before the write timeout.
 const DefaultWriteStall = 10 * time.Second
 
-// Handler returns the agent's HTTP handler. /metrics serves storage (rendered once per snapshot)
-// followed by live (gathered per scrape); refresher runs first.
+// Handler returns the agent's HTTP handler. /metrics serves live (gathered per scrape) followed
+// by storage (rendered once per snapshot); refresher runs first.
 func Handler(opts Options, live prometheus.Gatherer, storage Rendered, refresher Refresher, logger *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
 	metrics := newMetricsHandler(opts, live, storage, refresher, logger)

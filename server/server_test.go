@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,10 +25,18 @@ import (
 
 type countingRefresher struct{ n atomic.Int64 }
 
-type fixedRendered struct{ text []byte }
+// fixedRendered is a storage part and its gzip member, compressed once as the collector does.
+type fixedRendered struct{ text, gz []byte }
 
-// Render returns no gzip form: the handler compresses the text itself (gzip.go).
-func (f fixedRendered) Render() ([]byte, []byte, error) { return f.text, nil, nil }
+func rendered(text []byte) fixedRendered {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(text)
+	_ = zw.Close()
+	return fixedRendered{text: text, gz: buf.Bytes()}
+}
+
+func (f fixedRendered) Render() ([]byte, []byte, error) { return f.text, f.gz, nil }
 
 const storageText = "# HELP ephemeral_storage_pod_usage_bytes u\n# TYPE ephemeral_storage_pod_usage_bytes gauge\nephemeral_storage_pod_usage_bytes{pod=\"p\"} 42\n"
 
@@ -43,7 +52,7 @@ func TestEndpoints(t *testing.T) {
 			return errors.New("no kubelet summary read yet")
 		}
 		return nil
-	}}, reg, fixedRendered{[]byte(storageText)}, refresher, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}}, reg, rendered([]byte(storageText)), refresher, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -100,7 +109,7 @@ func TestGzipScrapeIsOneMember(t *testing.T) {
 					vec.WithLabelValues(strconv.Itoa(i)).Set(float64(i))
 				}
 			}
-			h, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, reg, fixedRendered{tt.storage},
+			h, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, reg, rendered(tt.storage),
 				&countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			require.NoError(t, err)
 			scrape := func(encoding string) *httptest.ResponseRecorder {
@@ -126,8 +135,8 @@ func TestGzipScrapeIsOneMember(t *testing.T) {
 				require.NoError(t, err, "checksum and length of the member are right")
 				require.Equal(t, string(plain), string(first), "the first member is the whole exposition")
 				assert.Zero(t, zrRemaining(t, rec.Body.Bytes()), "nothing follows the member")
-				assert.True(t, bytes.HasPrefix(first, tt.storage), "storage first")
-				assert.True(t, bytes.HasSuffix(first, []byte("ephemeral_storage_test 0\n")), "live last")
+				assert.True(t, bytes.HasSuffix(first, tt.storage), "storage last")
+				assert.True(t, bytes.HasPrefix(first, []byte("# HELP ephemeral_storage_")), "live first")
 				if _, err := exec.LookPath("gzip"); err == nil {
 					cmd := exec.Command("gzip", "-d", "-c")
 					cmd.Stdin = bytes.NewReader(rec.Body.Bytes())
@@ -144,6 +153,46 @@ func TestGzipScrapeIsOneMember(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Without a usable cached member (none, or not a member of the text) the scrape is answered
+// uncompressed, never with a broken stream.
+func TestGzipScrapeWithoutUsableMember(t *testing.T) {
+	good := rendered([]byte(storageText))
+	tests := []struct {
+		name string
+		gz   []byte
+	}{
+		{name: "no member", gz: nil},
+		{name: "member of other text", gz: rendered([]byte(storageText + "x 1\n")).gz},
+		{name: "truncated member", gz: good.gz[:12]},
+		{name: "not gzip", gz: []byte(storageText)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, prometheus.NewRegistry(),
+				fixedRendered{text: good.text, gz: tt.gz}, &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			require.NoError(t, err)
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			assert.Empty(t, rec.Header().Get("Content-Encoding"))
+			assert.Equal(t, storageText, rec.Body.String())
+		})
+	}
+}
+
+// crc32Combine equals hashing the concatenation, for lengths around its bit tricks.
+func TestCRC32Combine(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 4, 5, 7, 8, 255, 256, 65535, 65536, 1 << 20, 1<<20 + 3} {
+		a, b := bytes.Repeat([]byte("live part\n"), 37), make([]byte, n)
+		for i := range b {
+			b[i] = byte(i*7919 + i>>8)
+		}
+		want := crc32.ChecksumIEEE(append(append([]byte{}, a...), b...))
+		assert.Equal(t, want, crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(n)), "len(b)=%d", n)
 	}
 }
 
@@ -179,7 +228,7 @@ func (b blockingRefresher) Refresh(context.Context) {
 func TestTooManyConcurrentScrapes(t *testing.T) {
 	block := blockingRefresher{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	h, err := Handler(Options{TelemetryPath: "/metrics", MaxRequests: 1, Ready: func() error { return nil }}, prometheus.NewRegistry(),
-		fixedRendered{nil}, block, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		rendered(nil), block, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	first := make(chan int)
 	go func() {

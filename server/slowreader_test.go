@@ -36,7 +36,7 @@ func TestSlowReadersDoNotStarveScrapers(t *testing.T) {
 	storage := bigStorageText(110_000) // about 8 MB, like 1,500 pods uncompressed
 	t.Logf("storage part: %d bytes", len(storage))
 	h := newMetricsHandler(Options{MaxRequests: maxRequests, WriteStall: writeStall}, prometheus.NewRegistry(),
-		fixedRendered{storage}, &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		rendered(storage), &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	addr := testutil.FreeAddr(t)
 	systemd, config := false, ""
 	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &config}
