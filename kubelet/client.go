@@ -34,8 +34,12 @@ const (
 // DefaultPort is the kubelet's authenticated port.
 const DefaultPort = "10250"
 
-// excerptBytes bounds how much of an unexpected body is kept for the error and the log.
-const excerptBytes = 256
+// excerptBytes bounds how much of an unexpected body is kept for the error and the log;
+// excerptReadBytes is how much is read to find secrets that straddle that bound.
+const (
+	excerptBytes     = 256
+	excerptReadBytes = 16 << 10
+)
 
 // Options configure the client.
 type Options struct {
@@ -89,7 +93,8 @@ func (o *Options) Validate() error {
 // Client reads one kubelet.
 type Client struct {
 	http     *http.Client
-	base     string // URL the kubelet paths are appended to
+	tokens   *tokenFile // nil without a token file; its token is redacted from excerpts
+	base     string     // URL the kubelet paths are appended to
 	timeout  time.Duration
 	maxBytes int64
 }
@@ -125,15 +130,19 @@ func NewClient(o Options, apiserver *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubelet transport: %w", err)
 	}
+	var tokens *tokenFile
 	if o.Mode == ModeDirect && o.TokenFile != "" {
-		tokens, err := newTokenFile(o.TokenFile)
-		if err != nil {
+		if tokens, err = newTokenFile(o.TokenFile); err != nil {
 			return nil, err
 		}
 		rt = &bearerRoundTripper{tokens: tokens, next: rt}
 	}
 	return &Client{
-		http:     &http.Client{Transport: rt},
+		// The token is added by a RoundTripper, below the layer where Go strips credentials on a
+		// cross-host redirect: a followed redirect would carry it anywhere. The kubelet and the
+		// API server's node proxy never redirect these paths, so no redirect is followed at all.
+		http:     &http.Client{Transport: rt, CheckRedirect: refuseRedirect},
+		tokens:   tokens,
 		base:     strings.TrimRight(base, "/"),
 		timeout:  o.Timeout,
 		maxBytes: o.MaxResponseBytes,
@@ -195,22 +204,52 @@ func (c *Client) get(ctx context.Context, path string) (io.ReadCloser, error) {
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		kind := ErrorHTTPStatus
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		var cause error
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			kind = ErrorAuth
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			// The target is untrusted text too: only its host is named, redacted like the body.
+			cause = fmt.Errorf("redirect to host %q not followed", c.redact(redirectHost(resp)))
 		}
-		return nil, &Error{Kind: kind, Status: resp.StatusCode, Excerpt: excerpt(resp.Body)}
+		return nil, &Error{Kind: kind, Status: resp.StatusCode, Err: cause, Excerpt: c.excerpt(resp.Body)}
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !strings.Contains(ct, "json") {
 		defer resp.Body.Close()
 		return nil, &Error{Kind: ErrorDecode,
-			Err: fmt.Errorf("unexpected content type %q", ct), Excerpt: excerpt(resp.Body)}
+			Err: fmt.Errorf("unexpected content type %q", c.redact(ct)), Excerpt: c.excerpt(resp.Body)}
 	}
 	return resp.Body, nil
 }
 
-func excerpt(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, excerptBytes))
-	return strings.TrimSpace(string(b))
+// refuseRedirect makes the client return a 3xx response as it is instead of following it.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func redirectHost(resp *http.Response) string {
+	loc, err := resp.Location()
+	if err != nil {
+		return ""
+	}
+	return loc.Host
+}
+
+// excerpt keeps the start of a body for the error and the log, with credentials removed. It
+// redacts before it truncates, so a secret cut by the bound cannot leak its first bytes.
+func (c *Client) excerpt(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, excerptReadBytes))
+	s := c.redact(string(b))
+	if len(s) > excerptBytes {
+		s = s[:excerptBytes]
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(s, "\ufffd"))
+}
+
+func (c *Client) redact(s string) string {
+	var token string
+	if c.tokens != nil {
+		token = c.tokens.current()
+	}
+	return redact(s, token)
 }
 
 func classifyTransportError(ctx context.Context, err error) ErrorKind {

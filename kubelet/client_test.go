@@ -1,6 +1,8 @@
 package kubelet
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/pem"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,4 +259,115 @@ func TestOptionsValidate(t *testing.T) {
 			assert.ErrorContains(t, err, tt.wantErr)
 		})
 	}
+}
+
+// A redirecting kubelet: the client neither follows the redirect nor sends anything to its
+// target, whatever the target (another host over plain HTTP, or the same host), and says why.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var elsewhereHits atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhereHits.Add(1)
+		jsonBody(validSummary)(w, r)
+	}))
+	defer elsewhere.Close()
+	tests := []struct {
+		name, location string
+		status         int
+	}{
+		{name: "302 to another host over http", location: elsewhere.URL + "/stats/summary", status: http.StatusFound},
+		{name: "307 to another host", location: elsewhere.URL + "/stats/summary", status: http.StatusTemporaryRedirect},
+		{name: "301 to the same host", location: "/other/summary", status: http.StatusMovedPermanently},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newFakeKubelet(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/stats/summary" {
+					jsonBody(validSummary)(w, r)
+					return
+				}
+				http.Redirect(w, r, tt.location, tt.status)
+			})
+			c, err := NewClient(directOptions(t, k), nil)
+			require.NoError(t, err)
+			summary, err := c.Summary(context.Background())
+			require.Error(t, err)
+			assert.Nil(t, summary)
+			var kerr *Error
+			require.ErrorAs(t, err, &kerr)
+			assert.Equal(t, ErrorHTTPStatus, kerr.Kind)
+			assert.Equal(t, tt.status, kerr.Status)
+			assert.Contains(t, err.Error(), "not followed")
+			k.mu.Lock()
+			assert.Equal(t, []string{"/stats/summary"}, k.paths, "one request, to the configured kubelet only")
+			k.mu.Unlock()
+		})
+	}
+	assert.Zero(t, elsewhereHits.Load(), "the redirect target never sees a request, so never the token")
+}
+
+// Error bodies are echoed into errors and logs: none may carry the token, in any form.
+func TestErrorExcerptsAreRedacted(t *testing.T) {
+	const token = "secret-token-1"
+	jwt := "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJl"
+	tests := []struct {
+		name, body  string
+		wantExcerpt string
+		wantGone    []string
+	}{
+		{name: "header echo", body: "request headers:\nAuthorization: Bearer " + token + "\nAccept: application/json",
+			wantExcerpt: "Accept: application/json", wantGone: []string{token}},
+		{name: "json header echo", body: `{"headers":{"Authorization":["Bearer ` + token + `"]},"path":"/stats/summary"}`,
+			wantGone: []string{token}},
+		{name: "basic credentials echo", body: "authorization=Basic dXNlcjpwYXNz\nok",
+			wantExcerpt: "ok", wantGone: []string{"dXNlcjpwYXNz"}},
+		{name: "bare token", body: "token " + token + " rejected", wantExcerpt: "rejected", wantGone: []string{token}},
+		{name: "bearer with another token", body: "got bearer " + jwt + " instead", wantExcerpt: "instead", wantGone: []string{jwt[:20]}},
+		{name: "bare jwt", body: "who is " + jwt, wantGone: []string{jwt[:20]}},
+		{name: "token straddling the excerpt bound", body: strings.Repeat("x", excerptBytes-5) + token,
+			wantGone: []string{token[:5]}},
+		{name: "invalid utf-8", body: "bad \xff\xfe bytes", wantExcerpt: "bad \ufffd bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k := newFakeKubelet(t, func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(tt.body))
+			})
+			c, err := NewClient(directOptions(t, k), nil)
+			require.NoError(t, err)
+			_, err = c.Summary(context.Background())
+			require.Error(t, err)
+			var kerr *Error
+			require.ErrorAs(t, err, &kerr)
+			assert.Contains(t, kerr.Excerpt, tt.wantExcerpt)
+			assert.LessOrEqual(t, len(kerr.Excerpt), excerptBytes)
+			for _, gone := range tt.wantGone {
+				assert.NotContains(t, err.Error(), gone)
+			}
+			if tt.wantGone != nil {
+				assert.Contains(t, kerr.Excerpt, redacted[:5], "the redaction is there, whole or cut by the bound")
+			}
+		})
+	}
+}
+
+// The cap applies to the decompressed body: a small gzip body that inflates past it is refused
+// as too large, after reading no more than the cap.
+func TestDecompressedCap(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(`{"node":{"nodeName":"node-a"},"pods":[` + strings.Repeat(" ", 4<<20) + `]}`))
+	require.NoError(t, zw.Close())
+	k := newFakeKubelet(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(gz.Bytes())
+	})
+	o := directOptions(t, k)
+	o.MaxResponseBytes = 1 << 20
+	c, err := NewClient(o, nil)
+	require.NoError(t, err)
+	_, err = c.Summary(context.Background())
+	assert.Equal(t, ErrorTooLarge, KindOf(err), "error: %v", err)
+	assert.Less(t, gz.Len(), 1<<20, "the compressed body alone is under the cap")
 }

@@ -3,6 +3,8 @@ package kubelet
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 )
 
 // ErrorKind classifies a failed kubelet request for the self-metrics; the set is closed so the
@@ -54,4 +56,28 @@ func KindOf(err error) ErrorKind {
 		return kerr.Kind
 	}
 	return ""
+}
+
+// redacted replaces a credential in text that came from the kubelet or from a server posing as
+// one: an error body that echoes the request's headers must not put the token in the log.
+const redacted = "[REDACTED]"
+
+var (
+	// An Authorization header echoed in any syntax (HTTP, JSON, Go's %v of a header map): the
+	// rest of the line goes, whatever the scheme.
+	authorizationEcho = regexp.MustCompile(`(?i)authorization[^\n]*`)
+	// A bearer credential anywhere else ("Bearer x" in a message, a header value on its own).
+	bearerCredential = regexp.MustCompile(`(?i)bearer\s+[^\s"',;\]\}]+`)
+	// A JWT (service-account tokens are JWTs) even without its scheme; a cut JWT still matches.
+	jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*){0,2}`)
+)
+
+// redact removes token (when not empty) and anything shaped like a credential from s.
+func redact(s, token string) string {
+	if token != "" {
+		s = strings.ReplaceAll(s, token, redacted)
+	}
+	s = authorizationEcho.ReplaceAllString(s, "Authorization: "+redacted)
+	s = bearerCredential.ReplaceAllString(s, "Bearer "+redacted)
+	return jwtLike.ReplaceAllString(s, redacted)
 }

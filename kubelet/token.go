@@ -54,6 +54,13 @@ func (t *tokenFile) get() (string, error) {
 	return token, nil
 }
 
+// current returns the last token read, without touching the file; "" before the first read.
+func (t *tokenFile) current() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.token
+}
+
 // readErr never includes the token, only the path.
 func (t *tokenFile) readErr(err error) error {
 	if t.token != "" {

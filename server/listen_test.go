@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,7 +65,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		"tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prometheus: %s\n", certFile, keyFile, hash)), 0o600))
 
 	handler, err := Handler(Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, prometheus.NewRegistry(),
-		fixedRendered{[]byte(storageText)}, &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		rendered([]byte(storageText)), &countingRefresher{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	addr := testutil.FreeAddr(t)
 	systemd := false
@@ -102,4 +104,67 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	if err == nil {
 		assert.Equal(t, http.StatusBadRequest, code, "plain HTTP on the TLS port")
 	}
+}
+
+// With basic auth on the main listener every path needs credentials, /healthz included; the
+// probe listener answers the kubelet's credential-less probes and serves nothing else.
+func TestProbesWithBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	require.NoError(t, err)
+	configFile := filepath.Join(dir, "web.yml")
+	require.NoError(t, os.WriteFile(configFile, []byte(fmt.Sprintf("basic_auth_users:\n  prometheus: %s\n", hash)), 0o600))
+	var ready atomic.Bool
+	readyFn := func() error {
+		if !ready.Load() {
+			return errors.New("no kubelet summary read yet")
+		}
+		return nil
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	handler, err := Handler(Options{TelemetryPath: "/metrics", Ready: readyFn}, prometheus.NewRegistry(),
+		rendered([]byte(storageText)), &countingRefresher{}, logger)
+	require.NoError(t, err)
+	addr := testutil.FreeAddr(t)
+	systemd := false
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{addr}, WebSystemdSocket: &systemd, WebConfigFile: &configFile}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ListenAndServe(ctx, handler, flags, logger) }()
+	defer func() { cancel(); <-done }()
+	probeAddr, err := StartProbes(ctx, "127.0.0.1:0", ProbeHandler(readyFn), logger)
+	require.NoError(t, err)
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(base, path string) int {
+		resp, err := client.Get("http://" + base + path)
+		if err != nil {
+			return 0
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	require.Eventually(t, func() bool { return get(addr, "/healthz") != 0 }, 5*time.Second, 20*time.Millisecond)
+	tests := []struct {
+		name, base, path string
+		ready            bool
+		want             int
+	}{
+		{name: "main listener healthz needs credentials", base: addr, path: "/healthz", want: http.StatusUnauthorized},
+		{name: "main listener metrics needs credentials", base: addr, path: "/metrics", want: http.StatusUnauthorized},
+		{name: "probe healthz", base: probeAddr.String(), path: "/healthz", want: http.StatusOK},
+		{name: "probe readyz before the first summary", base: probeAddr.String(), path: "/readyz", want: http.StatusServiceUnavailable},
+		{name: "probe readyz once ready", base: probeAddr.String(), path: "/readyz", ready: true, want: http.StatusOK},
+		{name: "no metrics on the probe listener", base: probeAddr.String(), path: "/metrics", ready: true, want: http.StatusNotFound},
+		{name: "no landing page on the probe listener", base: probeAddr.String(), path: "/", ready: true, want: http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ready.Store(tt.ready)
+			assert.Equal(t, tt.want, get(tt.base, tt.path))
+		})
+	}
+	_, err = StartProbes(ctx, probeAddr.String(), ProbeHandler(readyFn), logger)
+	assert.ErrorContains(t, err, "--web.probe-address", "an address in use fails at start")
 }

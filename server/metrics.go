@@ -2,45 +2,94 @@ package server
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 )
 
-// Rendered is a pre-rendered part of the exposition: the storage series of the latest snapshot.
+// Rendered is a pre-rendered part of the exposition: the storage series of the latest snapshot,
+// as text and as one gzip member of that text (spliced into gzip scrapes, gzip.go).
 type Rendered interface {
 	Render() (text, gz []byte, err error)
 }
 
-// metricsHandler serves the live registry (self-metrics, build info, counters: small, gathered
-// per scrape) followed by the pre-rendered storage series (large, rendered once per snapshot).
-// Both parts are in the text format; gzip members may be concatenated (RFC 1952), so the cached
-// gzip of the storage part is sent as is.
+// metricsHandler serves the live registry (self-metrics, build info, counters: small, gathered per
+// scrape) followed by the pre-rendered storage series (large, rendered and compressed once per
+// snapshot), both in the text format. Gzip responses are one member (see gzip.go).
+//
+// The in-flight slot bounds the CPU work of a scrape (refresh, gather, compressing the live part)
+// and is released before the response is written: writing only copies shared, immutable bytes,
+// so a client that never reads holds a goroutine, its connection and its few kilobytes of live
+// part, never a slot. Each chunk must be accepted within writeStall, and the whole response
+// within writeTimeout, after which the connection is closed.
 type metricsHandler struct {
-	live      prometheus.Gatherer
-	storage   Rendered
-	refresher Refresher
-	inFlight  chan struct{}
-	timeout   time.Duration
-	logger    *slog.Logger
+	live       prometheus.Gatherer
+	storage    Rendered
+	refresher  Refresher
+	inFlight   chan struct{}
+	timeout    time.Duration
+	writeStall time.Duration
+	logger     *slog.Logger
+	// writing counts responses being written, for the slow-reader tests.
+	writing atomic.Int64
 }
 
 var textFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
 
+// writeChunk is how much is handed to the connection per write deadline.
+const writeChunk = 256 << 10
+
 func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	parts, gzipped, ok := h.gather(r)
+	if !ok {
+		http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
+		return
+	}
+	h.writing.Add(1)
+	defer h.writing.Add(-1)
+	w.Header().Set("Content-Type", string(textFormat))
+	if gzipped {
+		w.Header().Set("Content-Encoding", "gzip")
+	}
+	w.Header().Set("Vary", "Accept-Encoding")
+	length := 0
+	for _, p := range parts {
+		length += len(p)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(length))
+	rc := http.NewResponseController(w)
+	end := start.Add(writeTimeout)
+	for _, p := range parts {
+		for len(p) > 0 {
+			n := min(len(p), writeChunk)
+			// Not supported by every ResponseWriter (test recorders): then only the server's
+			// WriteTimeout applies.
+			_ = rc.SetWriteDeadline(earliest(time.Now().Add(h.writeStall), end))
+			if _, err := w.Write(p[:n]); err != nil {
+				return
+			}
+			p = p[n:]
+		}
+	}
+}
+
+// gather does the work a slot bounds and returns the response body in parts; ok is false when
+// every slot is taken.
+func (h *metricsHandler) gather(r *http.Request) (parts [][]byte, gzipped, ok bool) {
 	if h.inFlight != nil {
 		select {
 		case h.inFlight <- struct{}{}:
 			defer func() { <-h.inFlight }()
 		default:
-			http.Error(w, "too many concurrent scrapes", http.StatusServiceUnavailable)
-			return
+			return nil, false, false
 		}
 	}
 	ctx := r.Context()
@@ -50,7 +99,6 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 	h.refresher.Refresh(ctx)
-
 	var live bytes.Buffer
 	families, err := h.live.Gather()
 	if err != nil {
@@ -66,20 +114,21 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.logger.Error("rendering storage metrics", "err", err)
 	}
-
-	w.Header().Set("Content-Type", string(textFormat))
 	if !acceptsGzip(r) {
-		_, _ = w.Write(live.Bytes())
-		_, _ = w.Write(text)
-		return
+		return [][]byte{live.Bytes(), text}, false, true
 	}
-	w.Header().Set("Content-Encoding", "gzip")
-	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-	_, _ = zw.Write(live.Bytes())
-	if err := zw.Close(); err != nil {
-		return
+	deflate, crc, ok := memberBody(gz, len(text))
+	if !ok { // no usable cached member: uncompressed is still a correct answer
+		return [][]byte{live.Bytes(), text}, false, true
 	}
-	_, _ = w.Write(gz)
+	return [][]byte{gzipHeader, liveBlocks(live.Bytes()), deflate, gzipTrailer(live.Bytes(), crc, len(text))}, true, true
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func acceptsGzip(r *http.Request) bool {

@@ -26,33 +26,25 @@ type Options struct {
 	MaxRequests int
 	// Timeout bounds one scrape; it should exceed the kubelet timeout.
 	Timeout time.Duration
-	Version string
+	// WriteStall bounds how long one chunk of a response may wait for the client to read;
+	// 0 means DefaultWriteStall.
+	WriteStall time.Duration
+	Version    string
 	// Ready reports nil once the agent can serve meaningful data.
 	Ready func() error
 }
+
+// DefaultWriteStall is long enough for any scraper that reads (a chunk is 256 KiB), short enough
+// that clients which never read are dropped well before the write timeout.
+const DefaultWriteStall = 10 * time.Second
 
 // Handler returns the agent's HTTP handler. /metrics serves live (gathered per scrape) followed
 // by storage (rendered once per snapshot); refresher runs first.
 func Handler(opts Options, live prometheus.Gatherer, storage Rendered, refresher Refresher, logger *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
-	metrics := &metricsHandler{live: live, storage: storage, refresher: refresher, timeout: opts.Timeout, logger: logger}
-	if opts.MaxRequests > 0 {
-		metrics.inFlight = make(chan struct{}, opts.MaxRequests)
-	}
+	metrics := newMetricsHandler(opts, live, storage, refresher, logger)
 	mux.Handle(opts.TelemetryPath, metrics)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := opts.Ready(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready:", err)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	registerProbes(mux, opts.Ready)
 	if opts.TelemetryPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "ephemeral-storage-exporter",
@@ -70,4 +62,41 @@ func Handler(opts Options, live prometheus.Gatherer, storage Rendered, refresher
 		mux.Handle("/", landing)
 	}
 	return mux, nil
+}
+
+func newMetricsHandler(opts Options, live prometheus.Gatherer, storage Rendered, refresher Refresher, logger *slog.Logger) *metricsHandler {
+	h := &metricsHandler{live: live, storage: storage, refresher: refresher, timeout: opts.Timeout,
+		writeStall: opts.WriteStall, logger: logger}
+	if h.writeStall <= 0 {
+		h.writeStall = DefaultWriteStall
+	}
+	if opts.MaxRequests > 0 {
+		h.inFlight = make(chan struct{}, opts.MaxRequests)
+	}
+	return h
+}
+
+// ProbeHandler serves /healthz and /readyz only, for a listener of their own: the main listener
+// applies --web.config.file (TLS, basic auth) to every path, and the kubelet's probes carry no
+// credentials. Neither path says more than whether the agent is up and has read a summary.
+func ProbeHandler(ready func() error) http.Handler {
+	mux := http.NewServeMux()
+	registerProbes(mux, ready)
+	return mux
+}
+
+func registerProbes(mux *http.ServeMux, ready func() error) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 }

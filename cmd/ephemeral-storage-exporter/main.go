@@ -22,12 +22,19 @@ import (
 
 const program = "ephemeral-storage-exporter"
 
+// defaultMaxResponseSize caps a summary after decompression. It is sized so that the worst body
+// the agent accepts (just under the cap, gzip bomb included) keeps its peak RSS within the chart's
+// memory limit with margin: TestKubeletBodyUnderTheCapFitsTheChartLimit measures it
+// (docs/security.md). A 1,500-pod summary is far below it (docs/performance.md).
+const defaultMaxResponseSize = "5MiB"
+
 // common are the flags every mode shares: how to account and how to serve.
 type common struct {
 	evictionHard  string
 	imageFs       string
 	telemetryPath string
 	maxRequests   int
+	probeAddress  string
 	log           promslog.Config
 }
 
@@ -59,6 +66,8 @@ func main() {
 		Default(string(model.ImageFsAuto)).EnumVar(&c.imageFs, string(model.ImageFsAuto), string(model.ImageFsDedicated), string(model.ImageFsShared))
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&c.telemetryPath)
 	app.Flag("web.max-requests", "Maximum number of concurrent scrapes; 0 means no limit.").Default("40").IntVar(&c.maxRequests)
+	app.Flag("web.probe-address", "Also serve /healthz and /readyz, without TLS or authentication, on this address (for the kubelet's probes when --web.config.file enables basic auth); empty: only on the main listener.").
+		StringVar(&c.probeAddress)
 	webFlags := kingpinflag.AddFlags(app, ":9847")
 	c.log = promslog.Config{}
 	promslogflag.AddFlags(app, &c.log)
@@ -124,7 +133,7 @@ func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
 	cmd.Flag("kubelet.timeout", "Timeout of one summary request, decoding included.").Default("5s").DurationVar(&o.timeout)
 	cmd.Flag("kubelet.min-interval", "At most one summary request per interval, however many scrapers ask.").Default("10s").DurationVar(&o.minInterval)
 	cmd.Flag("kubelet.max-staleness", "Storage series are dropped once the last good summary is older than this.").Default("5m").DurationVar(&o.maxStaleness)
-	cmd.Flag("kubelet.max-response-size", "Larger summaries are refused.").Default("64MiB").BytesVar(&o.maxResponseSize)
+	cmd.Flag("kubelet.max-response-size", "Larger summaries (decompressed) are refused.").Default(defaultMaxResponseSize).BytesVar(&o.maxResponseSize)
 	cmd.Flag("eviction.from-configz", "Read evictionHard from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to --eviction.hard.").BoolVar(&o.evictionFromConfigz)
 	cmd.Flag("kube.resync", "Resync period of the pod and node informers.").Default("10m").DurationVar(&o.informerResync)
 	cmd.Flag("events.watch-failed", "Also watch reason=Failed Events (filtered to this node) for container creation failing on a read-only filesystem; off in very large clusters, where each agent would receive every node's Failed events.").

@@ -93,21 +93,26 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		a.Refresh(ctx)
 	}()
 
+	ready := func() error {
+		switch {
+		case !view.PodsSynced():
+			return errors.New("pod watch not synced")
+		case !a.Ready():
+			return errors.New("no kubelet summary read yet")
+		}
+		return nil
+	}
 	handler, err := server.Handler(server.Options{
 		TelemetryPath: c.telemetryPath, MaxRequests: c.maxRequests, Timeout: o.timeout + 5*time.Second,
-		Version: version.Info(),
-		Ready: func() error {
-			switch {
-			case !view.PodsSynced():
-				return errors.New("pod watch not synced")
-			case !a.Ready():
-				return errors.New("no kubelet summary read yet")
-			}
-			return nil
-		},
+		Version: version.Info(), Ready: ready,
 	}, reg, collector.NewExposition(a), a, logger)
 	if err != nil {
 		return err
+	}
+	if c.probeAddress != "" {
+		if _, err := server.StartProbes(ctx, c.probeAddress, server.ProbeHandler(ready), logger); err != nil {
+			return err
+		}
 	}
 	logger.Info("starting", "version", version.Info(), "node", o.nodeName, "kubelet_mode", o.kubeletMode)
 	return server.ListenAndServe(ctx, handler, webFlags, logger)

@@ -25,6 +25,7 @@ import (
 
 const (
 	metricsPort = 9847
+	probesPort  = 9848
 	uid         = int64(65532)
 )
 
@@ -243,14 +244,16 @@ func checkPodSpec(t *testing.T, spec *corev1.PodSpec, logScan bool) {
 	assert.True(t, c.Resources.Requests[corev1.ResourceEphemeralStorage].Equal(resource.MustParse("16Mi")))
 	assert.True(t, c.Resources.Limits[corev1.ResourceEphemeralStorage].Equal(resource.MustParse("64Mi")))
 
-	// The port and the probes on it, at the paths server/ serves.
-	require.Len(t, c.Ports, 1)
+	// The ports, and the probes on the probe listener (no TLS, no auth), at the paths server/ serves.
+	require.Len(t, c.Ports, 2)
 	assert.Equal(t, corev1.ContainerPort{Name: "metrics", ContainerPort: metricsPort, Protocol: corev1.ProtocolTCP}, c.Ports[0])
+	assert.Equal(t, corev1.ContainerPort{Name: "probes", ContainerPort: probesPort, Protocol: corev1.ProtocolTCP}, c.Ports[1])
+	assert.Contains(t, c.Args, fmt.Sprintf("--web.probe-address=:%d", probesPort))
 	for path, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
 		require.NotNil(t, p, path)
 		require.NotNil(t, p.HTTPGet, path)
 		assert.Equal(t, path, p.HTTPGet.Path)
-		assert.Equal(t, intstr.FromString("metrics"), p.HTTPGet.Port)
+		assert.Equal(t, intstr.FromString("probes"), p.HTTPGet.Port)
 		assert.Empty(t, p.HTTPGet.Scheme, "plain HTTP")
 	}
 	assert.Contains(t, c.Args, fmt.Sprintf("--web.listen-address=:%d", metricsPort))
@@ -325,6 +328,32 @@ func checkMonitor(t *testing.T, u *unstructured.Unstructured, selector map[strin
 		require.NotEmpty(t, groups)
 	default:
 		t.Errorf("unexpected %s", u.GetKind())
+	}
+}
+
+// Basic auth (a --web.config.file with basic_auth_users, mounted from a Secret) covers every path
+// of the metrics port; the probes keep working because they go to the probe listener, which that
+// file does not configure (server.TestProbesWithBasicAuth serves both over real HTTP).
+func TestProbesWithBasicAuthConfig(t *testing.T) {
+	values := map[string]any{
+		"extraArgs":         []any{"--web.config.file=/etc/ese-web/web.yml"},
+		"extraVolumes":      []any{map[string]any{"name": "web", "secret": map[string]any{"secretName": "ese-web"}}},
+		"extraVolumeMounts": []any{map[string]any{"name": "web", "mountPath": "/etc/ese-web", "readOnly": true}},
+		"probes":            map[string]any{"port": 9900},
+	}
+	ds := only[*appsv1.DaemonSet](t, chartDocs(t, values))
+	c := ds.Spec.Template.Spec.Containers[0]
+	assert.Contains(t, c.Args, "--web.config.file=/etc/ese-web/web.yml")
+	assert.Contains(t, c.Args, "--web.probe-address=:9900", "the probe listener follows probes.port")
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	assert.Equal(t, map[string]int32{"metrics": metricsPort, "probes": 9900}, ports)
+	for path, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+		require.NotNil(t, p.HTTPGet, path)
+		assert.Equal(t, intstr.FromString("probes"), p.HTTPGet.Port, "%s avoids the authenticated port", path)
+		assert.Empty(t, p.HTTPGet.HTTPHeaders, "%s carries no credentials", path)
 	}
 }
 

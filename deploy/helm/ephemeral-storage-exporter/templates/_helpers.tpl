@@ -92,6 +92,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - "--logscan.enabled"
 - "--logscan.root=/var/log/pods"
 {{- end }}
+- {{ printf "--web.probe-address=:%d" (int .Values.probes.port) | quote }}
 - {{ printf "--log.level=%s" .Values.log.level | quote }}
 - {{ printf "--log.format=%s" .Values.log.format | quote }}
 {{- range .Values.extraArgs }}
