@@ -84,14 +84,14 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced, "events": eventsSynced}),
 	)
 	view.Start(ctx)
-	go func() {
-		// Warm up once the pods are known, so the first snapshot joins them and the first scrape
-		// is not the first fetch; an API server that is down delays it by at most this wait.
+	// The summary is fetched in the background, scrapes are served from memory. The first fetch
+	// waits for the pods, so that its snapshot joins them; an API server that is down delays it
+	// by at most this wait.
+	a.Start(ctx, func(ctx context.Context) {
 		syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		cache.WaitForCacheSync(syncCtx.Done(), view.PodsSynced, view.NodeSynced)
-		a.Refresh(ctx)
-	}()
+	})
 
 	handler, err := server.Handler(server.Options{
 		TelemetryPath: c.telemetryPath, MaxRequests: c.maxRequests, Timeout: o.timeout + 5*time.Second,
