@@ -21,7 +21,7 @@ import (
 
 func TestStripUnreadKeepsWhatReadersUse(t *testing.T) {
 	kept := corev1.Container{Name: "app", Image: "nginx", RestartPolicy: ptr(corev1.ContainerRestartPolicyAlways),
-		Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("1Gi")}},
+		Resources:       corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceEphemeralStorage: resource.MustParse("1Gi")}},
 		SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr(true)},
 		VolumeMounts:    []corev1.VolumeMount{{Name: "cache", MountPath: "/cache"}}}
 	full := kept
