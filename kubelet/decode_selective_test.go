@@ -384,7 +384,7 @@ func isTypeError(err error) bool {
 // full decode succeeds; on malformed JSON both fail with the same kind.
 func FuzzSelectiveDecode(f *testing.F) {
 	for _, rec := range recordings(f) {
-		if len(rec.body) < 64<<10 {
+		if len(rec.body) < 16<<10 { // the recordings are compared in full by TestSelectiveMatchesFullDecodeOnRecordings
 			f.Add(rec.body)
 		}
 	}

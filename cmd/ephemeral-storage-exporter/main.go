@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"runtime/debug"
 	"time"
 
@@ -44,9 +45,18 @@ func (c *common) modelOptions() (model.Options, error) {
 // (docs/performance.md). GOGC in the environment overrides it.
 const defaultGCPercent = 50
 
+// memoryLimitShare of the container's memory limit, given in bytes by the downward API as
+// MEMORY_LIMIT, becomes the Go soft memory limit unless GOMEMLIMIT is set: near it the GC works
+// harder instead of letting the heap reach the limit. The rest is for what the Go limit does not
+// count: the binary's resident pages, about 18 MiB (docs/performance.md).
+const memoryLimitShare = 0.6
+
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	if limit, ok := softMemoryLimit(os.Getenv("GOMEMLIMIT"), os.Getenv("MEMORY_LIMIT")); ok {
+		debug.SetMemoryLimit(limit)
 	}
 	app := kingpin.New(program, "Exports local ephemeral storage usage against the limits the kubelet evicts on.")
 	app.Version(version.Print(program))
@@ -135,4 +145,17 @@ func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
 	cmd.Flag("logscan.max-bytes-per-run", "CPU budget of the log scanner: at most this many new bytes per run (about 1.3 ms of CPU per MiB).").Default("8MiB").BytesVar(&o.logScanMaxBytesPerRun)
 	cmd.Flag("logscan.max-line-bytes", "Longer log lines are only searched in their first bytes.").Default("16KiB").BytesVar(&o.logScanMaxLineBytes)
 	return o
+}
+
+// softMemoryLimit is the Go memory limit derived from the container's memory limit in bytes, when
+// GOMEMLIMIT does not set one.
+func softMemoryLimit(gomemlimit, containerLimit string) (int64, bool) {
+	if gomemlimit != "" {
+		return 0, false
+	}
+	limit, err := strconv.ParseInt(containerLimit, 10, 64)
+	if err != nil || limit <= 0 {
+		return 0, false
+	}
+	return int64(float64(limit) * memoryLimitShare), true
 }
