@@ -46,6 +46,9 @@ type Options struct {
 	Model        model.Options
 	// Now is the clock; a replay sets it to the time of its dump.
 	Now func() time.Time
+	// OnSnapshot, if set, runs in the background loop after each new snapshot, e.g. to render its
+	// exposition there rather than in the first scrape, and not at the same time as a decode.
+	OnSnapshot func()
 }
 
 // Validate checks the options, with errors a user can act on.
@@ -185,7 +188,9 @@ func (a *Agent) run(ctx context.Context) {
 			default:
 			}
 		}
-		a.fetch()
+		if a.fetch() && a.opts.OnSnapshot != nil {
+			a.opts.OnSnapshot()
+		}
 		timer.Reset(a.nextWait())
 	}
 }
@@ -210,7 +215,8 @@ func (a *Agent) due() bool {
 	return a.lastAttempt.IsZero() || a.opts.Now().Sub(a.lastAttempt) >= a.opts.MinInterval
 }
 
-func (a *Agent) fetch() {
+// fetch reads a summary and, when it succeeds, replaces the snapshot and returns true.
+func (a *Agent) fetch() bool {
 	start := a.opts.Now()
 	a.mu.Lock()
 	a.lastAttempt = start
@@ -223,7 +229,7 @@ func (a *Agent) fetch() {
 	a.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.fail(err)
-		return
+		return false
 	}
 	snap := model.Build(model.Inputs{Summary: summary, Pods: a.pods.Pods(), Node: a.pods.Node(), Now: start}, a.opts.Model)
 	a.mu.Lock()
@@ -235,6 +241,7 @@ func (a *Agent) fetch() {
 	if recovered {
 		a.logger.Info("kubelet summary readable again", "node", a.opts.NodeName)
 	}
+	return true
 }
 
 // fail records a failed fetch. It logs when the kind of failure changes, not on every attempt, so

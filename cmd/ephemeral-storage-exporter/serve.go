@@ -72,7 +72,10 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		return err
 	}
 	reg := prometheus.NewRegistry()
+	var exposition *collector.Exposition
+	agentOpts.OnSnapshot = func() { _, _, _ = exposition.Render() } // errors resurface in the scrape
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
+	exposition = collector.NewExposition(a)
 	eventsSynced, err := detectEvents(ctx, o, client, view, a.Snapshot, logger, reg)
 	if err != nil {
 		return err
@@ -105,7 +108,7 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 			}
 			return nil
 		},
-	}, reg, collector.NewExposition(a), a, logger)
+	}, reg, exposition, a, logger)
 	if err != nil {
 		return err
 	}
