@@ -158,9 +158,12 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func newBackgroundAgent(t *testing.T, k *fakeKubelet, interval time.Duration, now func() time.Time) *Agent {
+func newBackgroundAgent(t *testing.T, k *fakeKubelet, interval time.Duration, now func() time.Time, onSnapshot ...func()) *Agent {
 	t.Helper()
 	opts := Options{NodeName: "n1", MinInterval: interval, Timeout: 5 * time.Second, MaxStaleness: time.Hour, Now: now}
+	if len(onSnapshot) > 0 {
+		opts.OnSnapshot = onSnapshot[0]
+	}
 	require.NoError(t, opts.Validate())
 	a := New(opts, k, noPods{}, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), prometheus.NewPedanticRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -254,4 +257,20 @@ func TestNextWaitIsJitteredAroundTheInterval(t *testing.T) {
 	a.opts.MinInterval = 0
 	a.jitter = func() float64 { return 0.5 }
 	assert.Equal(t, minBackgroundInterval, a.nextWait(), "a zero interval does not spin")
+}
+
+// OnSnapshot runs after each successful background fetch, not after failures.
+func TestBackgroundOnSnapshotAfterEachSnapshot(t *testing.T) {
+	k := &fakeKubelet{}
+	var snapshots atomic.Int64
+	a := newBackgroundAgent(t, k, 10*time.Millisecond, time.Now, func() { snapshots.Add(1) })
+	require.Eventually(t, func() bool { return snapshots.Load() >= 3 }, 5*time.Second, 5*time.Millisecond)
+	require.NotNil(t, a.Snapshot())
+
+	k.setErr(&kubelet.Error{Kind: kubelet.ErrorHTTPStatus, Status: 500})
+	calls := k.calls.Load()
+	require.Eventually(t, func() bool { return k.calls.Load() >= calls+2 }, 5*time.Second, 5*time.Millisecond)
+	after := snapshots.Load()
+	require.Eventually(t, func() bool { return k.calls.Load() >= calls+5 }, 5*time.Second, 5*time.Millisecond)
+	assert.LessOrEqual(t, snapshots.Load(), after+1, "failed fetches make no snapshot") // +1: a fetch in flight when the error was set
 }

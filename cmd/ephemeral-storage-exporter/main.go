@@ -6,8 +6,8 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
