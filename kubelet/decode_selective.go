@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -23,13 +23,11 @@ import (
 // reference (decode_selective_test.go compares both on every recording and under fuzzing). It is
 // stricter in one way: data after the JSON value is an error, not ignored.
 func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary, error) {
-	bufp := bodyBuffers.Get().(*[]byte)
-	defer bodyBuffers.Put(bufp)
-	body, err := readCapped(r, (*bufp)[:0], maxBytes)
-	*bufp = body[:0]
+	body, err := readCapped(r, make([]byte, 0, bodySizeHint(maxBytes)), maxBytes)
 	if err != nil {
 		return nil, err
 	}
+	lastBodySize.Store(int64(len(body)))
 	d := summaryDecoder{scanner: scanner{data: body}}
 	summary := &statsv1alpha1.Summary{}
 	if err := d.summary(summary); err != nil {
@@ -44,8 +42,14 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 	return summary, nil
 }
 
-// bodyBuffers holds read buffers across cycles: a 250-pod body is ~700 KB.
-var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// lastBodySize sizes the next read buffer: bodies change little between cycles, so one
+// allocation usually holds the next body (a 250-pod body is ~700 KB) instead of a doubling series
+// that allocates twice the body. Nothing is kept between cycles: a pool would hold the buffer.
+var lastBodySize atomic.Int64
+
+func bodySizeHint(maxBytes int64) int64 {
+	return min(max(64<<10, lastBodySize.Load()*9/8), maxBytes+1)
+}
 
 // readCapped reads all of r into buf, failing with ErrorTooLarge past maxBytes.
 func readCapped(r io.Reader, buf []byte, maxBytes int64) ([]byte, error) {
