@@ -132,7 +132,7 @@ func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
 	cmd.Flag("kubelet.insecure-skip-tls-verify", "Do not verify the kubelet's certificate (less safe: for self-signed kubelet certificates only).").BoolVar(&o.insecureSkipVerify)
 	cmd.Flag("kubelet.token-file", "Bearer token for the kubelet, re-read as it rotates.").Default(serviceAccountDir + "token").StringVar(&o.tokenFile)
 	cmd.Flag("kubelet.timeout", "Timeout of one summary request, decoding included.").Default("5s").DurationVar(&o.timeout)
-	cmd.Flag("kubelet.min-interval", "At most one summary request per interval, however many scrapers ask.").Default("10s").DurationVar(&o.minInterval)
+	cmd.Flag("kubelet.min-interval", "One summary request per interval (jittered ±10%), in the background, however many scrapers ask.").Default("10s").DurationVar(&o.minInterval)
 	cmd.Flag("kubelet.max-staleness", "Storage series are dropped once the last good summary is older than this.").Default("5m").DurationVar(&o.maxStaleness)
 	cmd.Flag("kubelet.max-response-size", "Larger summaries are refused.").Default("64MiB").BytesVar(&o.maxResponseSize)
 	cmd.Flag("eviction.from-configz", "Read evictionHard from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to --eviction.hard.").BoolVar(&o.evictionFromConfigz)

@@ -311,7 +311,7 @@ func TestScrapesDoNotWaitForASlowKubelet(t *testing.T) {
 
 	c.kubelet.Delay.Store(int64(2 * time.Second))
 	before, started := c.kubelet.Requests.Load(), time.Now()
-	const scrapers, rounds, period = 100, 8, time.Second
+	const scrapers, rounds, period = 100, 3, 5 * time.Second
 	latencies := make([]time.Duration, scrapers*rounds)
 	var failures atomic.Int64
 	var wg sync.WaitGroup
