@@ -88,10 +88,11 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	)
 	view.Start(ctx)
 	// The summary is fetched in the background, scrapes are served from memory. The first fetch
-	// waits for the pods, so that its snapshot joins them; an API server that is down delays it
-	// by at most this wait.
+	// waits for the pods, so that its snapshot joins them; an API server that is down delays the
+	// kubelet-side series by at most this wait, after which pods without specs are counted as
+	// unmatched until the watch catches up.
 	a.Start(ctx, func(ctx context.Context) {
-		syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		syncCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		cache.WaitForCacheSync(syncCtx.Done(), view.PodsSynced, view.NodeSynced)
 	})
