@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync/atomic"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -23,11 +23,12 @@ import (
 // reference (decode_selective_test.go compares both on every recording and under fuzzing). It is
 // stricter in one way: data after the JSON value is an error, not ignored.
 func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary, error) {
-	body, err := readCapped(r, make([]byte, 0, bodySizeHint(maxBytes)), maxBytes)
+	buf, release := takeBuffer(maxBytes)
+	body, err := readCapped(r, buf, maxBytes)
+	defer release(body)
 	if err != nil {
 		return nil, err
 	}
-	lastBodySize.Store(int64(len(body)))
 	d := summaryDecoder{scanner: scanner{data: body}}
 	summary := &statsv1alpha1.Summary{}
 	if err := d.summary(summary); err != nil {
@@ -42,13 +43,33 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 	return summary, nil
 }
 
-// lastBodySize sizes the next read buffer: bodies change little between cycles, so one
-// allocation usually holds the next body (a 250-pod body is ~700 KB) instead of a doubling series
-// that allocates twice the body. Nothing is kept between cycles: a pool would hold the buffer.
-var lastBodySize atomic.Int64
+// readBuffer is kept from one decode to the next: a 250-pod body is ~700 KB, and reading it
+// afresh every cycle would be most of what a decode allocates. A sync.Pool would not do: the GC
+// empties it between cycles. A concurrent decode (rare: the agent fetches one at a time) uses a
+// buffer of its own.
+var readBuffer struct {
+	sync.Mutex
+	buf []byte
+}
 
-func bodySizeHint(maxBytes int64) int64 {
-	return min(max(64<<10, lastBodySize.Load()*9/8), maxBytes+1)
+// maxKeptBuffer bounds what is kept after an unusually large body.
+const maxKeptBuffer = 8 << 20
+
+func takeBuffer(maxBytes int64) (buf []byte, release func([]byte)) {
+	if !readBuffer.TryLock() {
+		return make([]byte, 0, min(64<<10, maxBytes+1)), func([]byte) {}
+	}
+	buf = readBuffer.buf
+	if buf == nil {
+		buf = make([]byte, 0, min(64<<10, maxBytes+1))
+	}
+	return buf[:0], func(used []byte) {
+		readBuffer.buf = nil
+		if cap(used) <= maxKeptBuffer {
+			readBuffer.buf = used[:0]
+		}
+		readBuffer.Unlock()
+	}
 }
 
 // readCapped reads all of r into buf, failing with ErrorTooLarge past maxBytes.
