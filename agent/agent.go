@@ -1,6 +1,10 @@
 // Package agent runs the fetch cycle: it reads the kubelet summary at most once per
 // --kubelet.min-interval however many scrapers ask, joins it with the node's pods into a
 // snapshot, and keeps the last good snapshot and the self-metrics that say how fresh it is.
+//
+// Started with Start, the cycle runs in the background, driven by the interval: scrapes are
+// served from memory and never wait for the kubelet. Without Start (replay, tests), Refresh
+// fetches in the caller when the interval has passed.
 package agent
 
 import (
@@ -8,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +46,9 @@ type Options struct {
 	Model        model.Options
 	// Now is the clock; a replay sets it to the time of its dump.
 	Now func() time.Time
+	// OnSnapshot, if set, runs in the background loop after each new snapshot, e.g. to render its
+	// exposition there rather than in the first scrape, and not at the same time as a decode.
+	OnSnapshot func()
 }
 
 // Validate checks the options, with errors a user can act on.
@@ -72,6 +81,13 @@ type Agent struct {
 	current     *model.Snapshot // last good snapshot
 	lastAttempt time.Time
 	lastErrKind kubelet.ErrorKind // of the failure being reported, "" while healthy
+
+	// Background mode (Start): scrapes only record their time and wake an idle loop.
+	background atomic.Bool
+	lastScrape atomic.Int64 // unix nanoseconds
+	idle       atomic.Bool
+	wake       chan struct{}
+	jitter     func() float64 // in [0, 1)
 }
 
 // New returns an agent; its self-metrics are registered on reg.
@@ -79,7 +95,7 @@ func New(opts Options, summaries SummaryProvider, pods PodSource, logger *slog.L
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &Agent{opts: opts, summaries: summaries, pods: pods, logger: logger}
+	a := &Agent{opts: opts, summaries: summaries, pods: pods, logger: logger, wake: make(chan struct{}, 1), jitter: rand.Float64}
 	a.metrics = newSelfMetrics(opts.NodeName, a.dataAge)
 	reg.MustRegister(a.metrics)
 	return a
@@ -103,10 +119,21 @@ func (a *Agent) Ready() bool {
 	return a.current != nil
 }
 
-// Refresh fetches a summary if the last attempt is at least MinInterval old. Concurrent callers
-// share one in-flight fetch; the fetch runs under its own timeout, detached from any one caller,
-// so a scraper that gives up does not cancel it for the others.
+// Refresh is called by every scrape. In background mode it only notes the scrape (and wakes an
+// idle loop) and returns at once. Otherwise it fetches a summary if the last attempt is at least
+// MinInterval old; concurrent callers share one in-flight fetch, which runs under its own timeout,
+// detached from any one caller, so a scraper that gives up does not cancel it for the others.
 func (a *Agent) Refresh(ctx context.Context) {
+	if a.background.Load() {
+		a.lastScrape.Store(a.opts.Now().UnixNano())
+		if a.idle.Load() {
+			select {
+			case a.wake <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
 	if !a.due() {
 		return
 	}
@@ -123,13 +150,73 @@ func (a *Agent) Refresh(ctx context.Context) {
 	}
 }
 
+// Start switches the agent to background mode and runs the cycle until ctx ends: the first
+// fetch once ready returns (e.g. the pod cache synced), then one every MinInterval, each wait
+// jittered by ±10% so that the nodes of a cluster drift apart instead of hitting their kubelets in
+// lockstep. Fetches stop once nobody has scraped for MaxStaleness (the data would be dropped by
+// then anyway) and resume on the next scrape, which is served what memory holds.
+func (a *Agent) Start(ctx context.Context, ready func(context.Context)) {
+	a.lastScrape.Store(a.opts.Now().UnixNano()) // starting counts as a scrape: become ready
+	a.background.Store(true)
+	go func() {
+		ready(ctx)
+		a.run(ctx)
+	}()
+}
+
+func (a *Agent) run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		if a.unscraped() {
+			a.idle.Store(true)
+			if a.unscraped() { // a scrape between the check and the flag would not have woken us
+				select {
+				case <-ctx.Done():
+					return
+				case <-a.wake:
+				}
+			}
+			a.idle.Store(false)
+			select { // drop a wake-up sent after the second check
+			case <-a.wake:
+			default:
+			}
+		}
+		if a.fetch() && a.opts.OnSnapshot != nil {
+			a.opts.OnSnapshot()
+		}
+		timer.Reset(a.nextWait())
+	}
+}
+
+// unscraped reports whether nobody has scraped for MaxStaleness.
+func (a *Agent) unscraped() bool {
+	return a.opts.Now().Sub(time.Unix(0, a.lastScrape.Load())) > a.opts.MaxStaleness
+}
+
+// minBackgroundInterval bounds a zero --kubelet.min-interval, which in background mode would
+// fetch back to back.
+const minBackgroundInterval = 100 * time.Millisecond
+
+// nextWait is MinInterval ±10%: on average one request per interval.
+func (a *Agent) nextWait() time.Duration {
+	return time.Duration(float64(max(a.opts.MinInterval, minBackgroundInterval)) * (0.9 + 0.2*a.jitter()))
+}
+
 func (a *Agent) due() bool {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.lastAttempt.IsZero() || a.opts.Now().Sub(a.lastAttempt) >= a.opts.MinInterval
 }
 
-func (a *Agent) fetch() {
+// fetch reads a summary and, when it succeeds, replaces the snapshot and returns true.
+func (a *Agent) fetch() bool {
 	start := a.opts.Now()
 	a.mu.Lock()
 	a.lastAttempt = start
@@ -142,7 +229,7 @@ func (a *Agent) fetch() {
 	a.metrics.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.fail(err)
-		return
+		return false
 	}
 	snap := model.Build(model.Inputs{Summary: summary, Pods: a.pods.Pods(), Node: a.pods.Node(), Now: start}, a.opts.Model)
 	a.mu.Lock()
@@ -154,6 +241,7 @@ func (a *Agent) fetch() {
 	if recovered {
 		a.logger.Info("kubelet summary readable again", "node", a.opts.NodeName)
 	}
+	return true
 }
 
 // fail records a failed fetch. It logs when the kind of failure changes, not on every attempt, so

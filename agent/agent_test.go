@@ -157,3 +157,120 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func newBackgroundAgent(t *testing.T, k *fakeKubelet, interval time.Duration, now func() time.Time, onSnapshot ...func()) *Agent {
+	t.Helper()
+	opts := Options{NodeName: "n1", MinInterval: interval, Timeout: 5 * time.Second, MaxStaleness: time.Hour, Now: now}
+	if len(onSnapshot) > 0 {
+		opts.OnSnapshot = onSnapshot[0]
+	}
+	require.NoError(t, opts.Validate())
+	a := New(opts, k, noPods{}, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), prometheus.NewPedanticRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	a.Start(ctx, func(context.Context) {})
+	return a
+}
+
+// In background mode a scrape returns at once even while the kubelet takes seconds, and the
+// kubelet sees one request per interval however many scrapers there are.
+func TestBackgroundScrapesNeverWait(t *testing.T) {
+	k := &fakeKubelet{delay: 2 * time.Second}
+	const interval = 100 * time.Millisecond
+	a := newBackgroundAgent(t, k, interval, time.Now)
+	started := time.Now()
+	require.Eventually(t, func() bool { return k.calls.Load() >= 1 }, 5*time.Second, 5*time.Millisecond)
+
+	var wg sync.WaitGroup
+	var slowest atomic.Int64
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				start := time.Now()
+				a.Refresh(context.Background())
+				if d := int64(time.Since(start)); d > slowest.Load() {
+					slowest.Store(d)
+				}
+				a.Snapshot()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Less(t, time.Duration(slowest.Load()), 100*time.Millisecond, "a scrape never waits for the 2 s kubelet")
+	require.Eventually(t, func() bool { return a.Snapshot() != nil }, 10*time.Second, 10*time.Millisecond)
+	// Fetches run one after another, each followed by a wait of at least 0.9 interval.
+	elapsed := time.Since(started)
+	assert.LessOrEqual(t, k.calls.Load(), int64(1+elapsed/(2*time.Second)), "at most one request in flight, the next only after it")
+}
+
+func TestBackgroundOneRequestPerInterval(t *testing.T) {
+	k := &fakeKubelet{}
+	const interval = 50 * time.Millisecond
+	a := newBackgroundAgent(t, k, interval, time.Now)
+	started := time.Now()
+	require.Eventually(t, func() bool { return k.calls.Load() >= 6 }, 10*time.Second, 5*time.Millisecond)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				a.Refresh(context.Background())
+			}
+		}()
+	}
+	wg.Wait()
+	calls, elapsed := k.calls.Load(), time.Since(started)
+	assert.LessOrEqual(t, calls, 1+int64(elapsed/(interval*9/10)), "no more than one request per 0.9 interval (%d in %s)", calls, elapsed)
+}
+
+// Nobody scraping for max-staleness stops the fetches; the next scrape wakes the loop.
+func TestBackgroundStopsWhenUnscraped(t *testing.T) {
+	k := &fakeKubelet{}
+	c := &clock{now: time.Unix(1000, 0)}
+	a := newBackgroundAgent(t, k, 10*time.Millisecond, c.Now)
+	require.Eventually(t, func() bool { return k.calls.Load() >= 2 }, 5*time.Second, 5*time.Millisecond)
+
+	c.Advance(2 * time.Hour) // no scrape for longer than max-staleness
+	require.Eventually(t, a.idle.Load, 5*time.Second, 5*time.Millisecond)
+	calls := k.calls.Load()
+	require.Never(t, func() bool { return k.calls.Load() != calls }, 200*time.Millisecond, 10*time.Millisecond,
+		"idle: twenty intervals without a request")
+
+	a.Refresh(context.Background())
+	require.Eventually(t, func() bool { return k.calls.Load() > calls }, 5*time.Second, 5*time.Millisecond, "a scrape wakes the loop")
+	assert.NotNil(t, a.Snapshot())
+}
+
+func TestNextWaitIsJitteredAroundTheInterval(t *testing.T) {
+	a := New(Options{NodeName: "n1", MinInterval: 10 * time.Second, Timeout: time.Second, MaxStaleness: time.Minute},
+		&fakeKubelet{}, noPods{}, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), prometheus.NewPedanticRegistry())
+	for _, tt := range []struct {
+		jitter float64
+		want   time.Duration
+	}{{0, 9 * time.Second}, {0.5, 10 * time.Second}, {0.999, 10998 * time.Millisecond}} {
+		a.jitter = func() float64 { return tt.jitter }
+		assert.Equal(t, tt.want, a.nextWait().Round(time.Millisecond), "jitter %v", tt.jitter)
+	}
+	a.opts.MinInterval = 0
+	a.jitter = func() float64 { return 0.5 }
+	assert.Equal(t, minBackgroundInterval, a.nextWait(), "a zero interval does not spin")
+}
+
+// OnSnapshot runs after each successful background fetch, not after failures.
+func TestBackgroundOnSnapshotAfterEachSnapshot(t *testing.T) {
+	k := &fakeKubelet{}
+	var snapshots atomic.Int64
+	a := newBackgroundAgent(t, k, 10*time.Millisecond, time.Now, func() { snapshots.Add(1) })
+	require.Eventually(t, func() bool { return snapshots.Load() >= 3 }, 5*time.Second, 5*time.Millisecond)
+	require.NotNil(t, a.Snapshot())
+
+	k.setErr(&kubelet.Error{Kind: kubelet.ErrorHTTPStatus, Status: 500})
+	calls := k.calls.Load()
+	require.Eventually(t, func() bool { return k.calls.Load() >= calls+2 }, 5*time.Second, 5*time.Millisecond)
+	after := snapshots.Load()
+	require.Eventually(t, func() bool { return k.calls.Load() >= calls+5 }, 5*time.Second, 5*time.Millisecond)
+	assert.LessOrEqual(t, snapshots.Load(), after+1, "failed fetches make no snapshot") // +1: a fetch in flight when the error was set
+}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fixtures"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/synthetic"
 )
 
@@ -43,11 +46,27 @@ func newFixture(b *testing.B, pods int) fixture {
 	return fixture{node: node, body: body}
 }
 
+// decoders are the summary decoders compared: the kubelet client's selective decoder and the
+// reference, encoding/json into the kubelet's full types (the decoder before issue 19).
+var decoders = []struct {
+	name   string
+	decode func(io.Reader, int64) (*statsv1alpha1.Summary, error)
+}{
+	{"json", kubelet.DecodeSummary},
+	{"selective", kubelet.DecodeSummarySelective},
+}
+
 // bodyProvider serves a summary by decoding a fixed body, as the client decodes the kubelet's.
-type bodyProvider struct{ body []byte }
+type bodyProvider struct {
+	body   []byte
+	decode func(io.Reader, int64) (*statsv1alpha1.Summary, error)
+}
 
 func (p bodyProvider) Summary(context.Context) (*statsv1alpha1.Summary, error) {
-	return kubelet.DecodeSummary(bytes.NewReader(p.body), 64<<20)
+	if p.decode == nil {
+		return kubelet.DecodeSummarySelective(bytes.NewReader(p.body), 64<<20)
+	}
+	return p.decode(bytes.NewReader(p.body), 64<<20)
 }
 
 type staticPods struct{ n *synthetic.Node }
@@ -63,40 +82,71 @@ func modelOptions(b testing.TB) model.Options {
 	return model.Options{ImageFs: model.ImageFsAuto, Thresholds: thresholds}
 }
 
-// BenchmarkDecode is the floor: encoding/json into the kubelet's types.
+// BenchmarkDecode decodes the same summary body with each decoder; compare them with
+// `benchstat -col /decoder`.
 func BenchmarkDecode(b *testing.B) {
 	for _, n := range sizes {
 		f := newFixture(b, n)
-		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(f.body)))
-			for b.Loop() {
-				if _, err := kubelet.DecodeSummary(bytes.NewReader(f.body), 64<<20); err != nil {
-					b.Fatal(err)
+		for _, d := range decoders {
+			b.Run(fmt.Sprintf("decoder=%s/pods=%d", d.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(f.body)))
+				for b.Loop() {
+					if _, err := d.decode(bytes.NewReader(f.body), 64<<20); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
-// BenchmarkCycle is one full fetch cycle: decode, join with pod specs, compute, snapshot.
+// BenchmarkDecodeRecordings decodes the real kubelet recordings with each decoder.
+func BenchmarkDecodeRecordings(b *testing.B) {
+	for _, v := range fixtures.Versions {
+		body, err := os.ReadFile(filepath.Join(fixtures.Dir(), "v"+v+"-stats-summary.json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range decoders {
+			b.Run(fmt.Sprintf("decoder=%s/recording=v%s", d.name, v), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					if _, err := d.decode(bytes.NewReader(body), 64<<20); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCycle is one full fetch cycle: decode, join with pod specs, accounting, snapshot, and
+// the render of the new snapshot's exposition that the next scrape would otherwise pay.
 func BenchmarkCycle(b *testing.B) {
 	for _, n := range sizes {
 		f := newFixture(b, n)
-		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			clock := time.Unix(0, 0)
-			opts := agent.Options{NodeName: synthetic.NodeName, Timeout: time.Minute, MaxStaleness: time.Hour, Model: modelOptions(b),
-				Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
-			a := agent.New(opts, bodyProvider{f.body}, staticPods{f.node}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			b.ReportAllocs()
-			b.SetBytes(int64(len(f.body)))
-			for b.Loop() {
-				a.Refresh(context.Background())
-			}
-			if a.Snapshot() == nil {
-				b.Fatal("no snapshot")
-			}
-		})
+		for _, d := range decoders {
+			b.Run(fmt.Sprintf("decoder=%s/pods=%d", d.name, n), func(b *testing.B) {
+				clock := time.Unix(0, 0)
+				opts := agent.Options{NodeName: synthetic.NodeName, Timeout: time.Minute, MaxStaleness: time.Hour, Model: modelOptions(b),
+					Now: func() time.Time { clock = clock.Add(time.Second); return clock }}
+				a := agent.New(opts, bodyProvider{f.body, d.decode}, staticPods{f.node}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+				e := collector.NewExposition(a)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(f.body)))
+				for b.Loop() {
+					a.Refresh(context.Background())
+					if _, _, err := e.Render(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if a.Snapshot() == nil {
+					b.Fatal("no snapshot")
+				}
+			})
+		}
 	}
 }
 
@@ -109,7 +159,7 @@ func BenchmarkServe(b *testing.B) {
 			opts := agent.Options{NodeName: synthetic.NodeName, MinInterval: time.Hour, Timeout: time.Minute, MaxStaleness: time.Hour,
 				Model: modelOptions(b), Now: func() time.Time { return now }}
 			reg := prometheus.NewRegistry()
-			a := agent.New(opts, bodyProvider{f.body}, staticPods{f.node}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+			a := agent.New(opts, bodyProvider{body: f.body}, staticPods{f.node}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 			a.Refresh(context.Background())
 			h, err := server.Handler(server.Options{TelemetryPath: "/metrics", Ready: func() error { return nil }}, reg,
 				collector.NewExposition(a), a, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -135,7 +185,7 @@ func BenchmarkRender(b *testing.B) {
 	for _, n := range sizes {
 		f := newFixture(b, n)
 		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			summary, err := bodyProvider{f.body}.Summary(context.Background())
+			summary, err := bodyProvider{body: f.body}.Summary(context.Background())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -163,7 +213,7 @@ func BenchmarkRenderConstMetrics(b *testing.B) {
 	for _, n := range sizes {
 		f := newFixture(b, n)
 		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			summary, err := bodyProvider{f.body}.Summary(context.Background())
+			summary, err := bodyProvider{body: f.body}.Summary(context.Background())
 			if err != nil {
 				b.Fatal(err)
 			}

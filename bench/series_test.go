@@ -36,7 +36,7 @@ func TestSeriesBound(t *testing.T) {
 			node := synthetic.Generate(n, 1)
 			body, err := json.Marshal(node.Summary)
 			require.NoError(t, err)
-			summary, err := bodyProvider{body}.Summary(context.Background())
+			summary, err := bodyProvider{body: body}.Summary(context.Background())
 			require.NoError(t, err)
 			thresholds, err := accounting.ParseThresholds(accounting.DefaultEvictionHard + ",containerfs.available<10%,containerfs.inodesFree<5%")
 			require.NoError(t, err)

@@ -52,17 +52,57 @@ func NewInformer(obj runtime.Object, selector fields.Selector, resync time.Durat
 		},
 	}
 	informer := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{ResyncPeriod: resync})
-	_ = informer.SetTransform(stripManagedFields) // only fails once started
+	_ = informer.SetTransform(StripUnread) // only fails once started
 	return informer
 }
 
-// stripManagedFields drops what the agent never reads before it is cached: managed fields are
-// often the largest part of a pod object.
-func stripManagedFields(obj any) (any, error) {
+// lastAppliedAnnotation holds a whole copy of the object as kubectl applied it.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// StripUnread drops, before an object is cached, the parts that no reader of the cache uses
+// (model/, accounting/, detect/, the log scanner) and that are large on real clusters: managed
+// fields, the last-applied annotation, the containers' environment, commands, ports, probes and
+// lifecycle hooks, the pod's scheduling constraints, and the node's image list. What stays:
+// metadata (names, UID, labels, other annotations, owners), every container's name, image,
+// resources, restart policy, security context and mounts, volumes, the pod's resources, and
+// status. The informer hands the transform its own freshly decoded object, so it edits in place.
+func StripUnread(obj any) (any, error) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a[lastAppliedAnnotation] != "" {
+			delete(a, lastAppliedAnnotation)
+		}
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		for i := range o.Spec.Containers {
+			stripContainer(&o.Spec.Containers[i])
+		}
+		for i := range o.Spec.InitContainers {
+			stripContainer(&o.Spec.InitContainers[i])
+		}
+		for i := range o.Spec.EphemeralContainers {
+			stripEphemeralContainer(&o.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		}
+		o.Spec.Affinity = nil
+		o.Spec.Tolerations = nil
+		o.Spec.TopologySpreadConstraints = nil
+	case *corev1.Node:
+		o.Status.Images = nil
 	}
 	return obj, nil
+}
+
+// stripContainer keeps of a container what the readers use.
+func stripContainer(c *corev1.Container) {
+	c.Env, c.EnvFrom, c.Command, c.Args, c.Ports = nil, nil, nil, nil, nil
+	c.LivenessProbe, c.ReadinessProbe, c.StartupProbe, c.Lifecycle = nil, nil, nil, nil
+}
+
+// stripEphemeralContainer is stripContainer for the same fields of an ephemeral container.
+func stripEphemeralContainer(c *corev1.EphemeralContainerCommon) {
+	c.Env, c.EnvFrom, c.Command, c.Args, c.Ports = nil, nil, nil, nil, nil
+	c.LivenessProbe, c.ReadinessProbe, c.StartupProbe, c.Lifecycle = nil, nil, nil, nil
 }
 
 // PodInformer is the node-scoped pod informer, for other consumers (the eviction detector) to

@@ -159,7 +159,7 @@ func (c *Client) Summary(ctx context.Context) (*statsv1alpha1.Summary, error) {
 		return nil, err
 	}
 	defer body.Close()
-	summary, err := DecodeSummary(body, c.maxBytes)
+	summary, err := DecodeSummarySelective(body, c.maxBytes)
 	if err != nil && ctx.Err() != nil {
 		return nil, &Error{Kind: ErrorTimeout, Err: fmt.Errorf("reading the summary: %w", ctx.Err())}
 	}

@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +30,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fakeapi"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/synthetic"
@@ -159,17 +157,6 @@ func TestHostileKubeletEchoesAuthorization(t *testing.T) {
 	assert.NotContains(t, p.logs(), token[:12], "not even a prefix")
 }
 
-// chartMemoryLimit reads resources.limits.memory from the chart's values.
-func chartMemoryLimit(t *testing.T) int64 {
-	t.Helper()
-	values, err := os.ReadFile(filepath.Join("..", "..", "deploy", "helm", "ephemeral-storage-exporter", "values.yaml"))
-	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^  limits:\n(?:    .*\n)*?    memory: (\S+)`).FindSubmatch(values)
-	require.NotNil(t, m, "resources.limits.memory in the chart's values")
-	q, err := resource.ParseQuantity(string(m[1]))
-	require.NoError(t, err)
-	return q.Value()
-}
 
 // gzipBody compresses body.
 func gzipBody(t *testing.T, body []byte) []byte {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -51,9 +52,18 @@ func (c *common) modelOptions() (model.Options, error) {
 // (docs/performance.md). GOGC in the environment overrides it.
 const defaultGCPercent = 50
 
+// memoryLimitShare of the container's memory limit, given in bytes by the downward API as
+// MEMORY_LIMIT, becomes the Go soft memory limit unless GOMEMLIMIT is set: near it the GC works
+// harder instead of letting the heap reach the limit. The rest is for what the Go limit does not
+// count: the binary's resident pages, about 18 MiB (docs/performance.md).
+const memoryLimitShare = 0.6
+
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	if limit, ok := softMemoryLimit(os.Getenv("GOMEMLIMIT"), os.Getenv("MEMORY_LIMIT")); ok {
+		debug.SetMemoryLimit(limit)
 	}
 	app := kingpin.New(program, "Exports local ephemeral storage usage against the limits the kubelet evicts on.")
 	app.Version(version.Print(program))
@@ -131,7 +141,7 @@ func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
 	cmd.Flag("kubelet.insecure-skip-tls-verify", "Do not verify the kubelet's certificate (less safe: for self-signed kubelet certificates only).").BoolVar(&o.insecureSkipVerify)
 	cmd.Flag("kubelet.token-file", "Bearer token for the kubelet, re-read as it rotates.").Default(serviceAccountDir + "token").StringVar(&o.tokenFile)
 	cmd.Flag("kubelet.timeout", "Timeout of one summary request, decoding included.").Default("5s").DurationVar(&o.timeout)
-	cmd.Flag("kubelet.min-interval", "At most one summary request per interval, however many scrapers ask.").Default("10s").DurationVar(&o.minInterval)
+	cmd.Flag("kubelet.min-interval", "One summary request per interval (jittered ±10%), in the background, however many scrapers ask.").Default("10s").DurationVar(&o.minInterval)
 	cmd.Flag("kubelet.max-staleness", "Storage series are dropped once the last good summary is older than this.").Default("5m").DurationVar(&o.maxStaleness)
 	cmd.Flag("kubelet.max-response-size", "Larger summaries (decompressed) are refused.").Default(defaultMaxResponseSize).BytesVar(&o.maxResponseSize)
 	cmd.Flag("eviction.from-configz", "Read evictionHard from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to --eviction.hard.").BoolVar(&o.evictionFromConfigz)
@@ -144,4 +154,17 @@ func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
 	cmd.Flag("logscan.max-bytes-per-run", "CPU budget of the log scanner: at most this many new bytes per run (about 1.3 ms of CPU per MiB).").Default("8MiB").BytesVar(&o.logScanMaxBytesPerRun)
 	cmd.Flag("logscan.max-line-bytes", "Longer log lines are only searched in their first bytes.").Default("16KiB").BytesVar(&o.logScanMaxLineBytes)
 	return o
+}
+
+// softMemoryLimit is the Go memory limit derived from the container's memory limit in bytes, when
+// GOMEMLIMIT does not set one.
+func softMemoryLimit(gomemlimit, containerLimit string) (int64, bool) {
+	if gomemlimit != "" {
+		return 0, false
+	}
+	limit, err := strconv.ParseInt(containerLimit, 10, 64)
+	if err != nil || limit <= 0 {
+		return 0, false
+	}
+	return int64(float64(limit) * memoryLimitShare), true
 }

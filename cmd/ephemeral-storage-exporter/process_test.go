@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,4 +297,66 @@ func TestKubeletFailureKeepsServing(t *testing.T) {
 		return up == 1
 	}, 20*time.Second, 100*time.Millisecond)
 	assert.Contains(t, p.logs(), "readable again")
+}
+
+// Scrapes are served from memory: with a kubelet that takes 2 s to answer and 100 scrapers, the
+// /metrics p95 stays within 5 ms at 250 pods and the kubelet sees one request per interval.
+func TestScrapesDoNotWaitForASlowKubelet(t *testing.T) {
+	node := synthetic.Generate(250, 1)
+	c := newCluster(t, node)
+	const interval = time.Second
+	flags := append(slices.Clone(c.flags[:len(c.flags)-1]), "--kubelet.min-interval="+interval.String(), "--web.max-requests=0")
+	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, flags...)
+	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+
+	c.kubelet.Delay.Store(int64(2 * time.Second))
+	before, started := c.kubelet.Requests.Load(), time.Now()
+	const scrapers, rounds, period = 100, 3, 5 * time.Second
+	latencies := make([]time.Duration, scrapers*rounds)
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for s := range scrapers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(s) * period / scrapers) // spread the scrapers over a period
+			for r := range rounds {
+				next := time.Now().Add(period)
+				req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/metrics", nil)
+				req.Header.Set("Accept-Encoding", "gzip") // as Prometheus asks; read, not inflated
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				latencies[s*rounds+r] = time.Since(start)
+				if err != nil {
+					failures.Add(1)
+				}
+				time.Sleep(time.Until(next))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed, requests := time.Since(started), c.kubelet.Requests.Load()-before
+	slices.Sort(latencies)
+	p50, p95, p99 := latencies[len(latencies)/2], latencies[len(latencies)*95/100], latencies[len(latencies)*99/100]
+	t.Logf("/metrics at 250 pods, kubelet answering in 2 s, %d scrapers every %s: p50 %s, p95 %s, p99 %s; %d kubelet requests in %s",
+		scrapers, period, p50, p95, p99, requests, elapsed.Round(time.Millisecond))
+	assert.Zero(t, failures.Load(), "every scrape answered 200")
+	// A scrape that waited for the kubelet would take 2 s; on a loaded machine the scrapes still
+	// queue for CPU, so the 5 ms target of issue 19 is asserted on request (PERF_TARGETS=1, on a
+	// quiet machine: docs/performance.md).
+	assert.Less(t, p95, time.Second, "p95 of /metrics while the kubelet takes 2 s")
+	if os.Getenv("PERF_TARGETS") != "" {
+		assert.LessOrEqual(t, p95, 5*time.Millisecond, "issue 19 target: p95 of /metrics within 5 ms")
+	}
+	// Each fetch takes 2 s and is followed by a wait of at least 0.9 interval.
+	assert.LessOrEqual(t, requests, 1+int64(elapsed/(2*time.Second+interval*9/10)), "one kubelet request per interval, not per scrape")
+	assert.GreaterOrEqual(t, requests, int64(1))
 }

@@ -72,7 +72,10 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		return err
 	}
 	reg := prometheus.NewRegistry()
+	var exposition *collector.Exposition
+	agentOpts.OnSnapshot = func() { _, _, _ = exposition.Render() } // errors resurface in the scrape
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
+	exposition = collector.NewExposition(a)
 	eventsSynced, err := detectEvents(ctx, o, client, view, a.Snapshot, logger, reg)
 	if err != nil {
 		return err
@@ -84,14 +87,15 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced, "events": eventsSynced}),
 	)
 	view.Start(ctx)
-	go func() {
-		// Warm up once the pods are known, so the first snapshot joins them and the first scrape
-		// is not the first fetch; an API server that is down delays it by at most this wait.
-		syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// The summary is fetched in the background, scrapes are served from memory. The first fetch
+	// waits for the pods, so that its snapshot joins them; an API server that is down delays the
+	// kubelet-side series by at most this wait, after which pods without specs are counted as
+	// unmatched until the watch catches up.
+	a.Start(ctx, func(ctx context.Context) {
+		syncCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		cache.WaitForCacheSync(syncCtx.Done(), view.PodsSynced, view.NodeSynced)
-		a.Refresh(ctx)
-	}()
+	})
 
 	ready := func() error {
 		switch {
@@ -105,7 +109,7 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	handler, err := server.Handler(server.Options{
 		TelemetryPath: c.telemetryPath, MaxRequests: c.maxRequests, Timeout: o.timeout + 5*time.Second,
 		Version: version.Info(), Ready: ready,
-	}, reg, collector.NewExposition(a), a, logger)
+	}, reg, exposition, a, logger)
 	if err != nil {
 		return err
 	}

@@ -338,6 +338,9 @@ type Kubelet struct {
 	Status atomic.Int32
 	// Tokens records the bearer tokens presented.
 	Tokens sync.Map
+	// Delay, in nanoseconds, is how long the summary takes to come (a slow kubelet); bounded by
+	// the request's own context.
+	Delay atomic.Int64
 }
 
 // NewKubelet starts a fake kubelet serving summary.
@@ -356,6 +359,13 @@ func NewKubelet(summary *statsv1alpha1.Summary) (*Kubelet, error) {
 		if r.URL.Path != "/stats/summary" {
 			http.NotFound(w, r)
 			return
+		}
+		if d := time.Duration(k.Delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		k.mu.Lock()
 		body := k.summary
