@@ -106,12 +106,15 @@ func localVolumeNames(pod *corev1.Pod) []string {
 	return names
 }
 
-// rankRequest is GetResourceRequestQuantity (pkg/api/v1/resource): PodRequests without overhead,
-// plus overhead when non-zero. Pod-level resources never cover ephemeral-storage or inodes, so
-// container requests always count.
-func rankRequest(pod *corev1.Pod, name corev1.ResourceName) int64 {
+// rankRequest is GetResourceRequestQuantity (pkg/api/v1/resource, k8s.io/kubernetes v1.37.2):
+// PodRequests without overhead, plus overhead when non-zero. With the PodLevelResources gate on
+// (default from 1.34) and pod-level resources set, container-level requests are skipped for
+// every resource: a pod with a pod-level cpu or memory request ranks as if it requested no
+// ephemeral-storage, a kubelet quirk followed here.
+func rankRequest(pod *corev1.Pod, name corev1.ResourceName, kubelet Version) int64 {
 	var total resource.Quantity
-	if q, ok := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{ExcludeOverhead: true})[name]; ok {
+	skip := kubelet.AtLeast(1, 34) && resourcehelper.IsPodLevelResourcesSet(pod)
+	if q, ok := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{ExcludeOverhead: true, SkipContainerLevelResources: skip})[name]; ok {
 		total.Add(q)
 	}
 	if o, ok := pod.Spec.Overhead[name]; ok && !total.IsZero() {
@@ -145,7 +148,7 @@ const systemCriticalPriority = 2 * 1000000000
 // Critical pods get rank 0: evictPod refuses them and the kubelet moves on to the next.
 // Pods the comparison cannot tell apart share a rank (1 + the number of pods strictly before),
 // since the kubelet's unstable sort may evict either first.
-func RankDiskPressure(signal string, layout FsLayout, pods []RankPod) []int {
+func RankDiskPressure(signal string, layout FsLayout, kubelet Version, pods []RankPod) []int {
 	inodes := strings.HasSuffix(signal, ".inodesFree")
 	type key struct {
 		found, exceeds bool
@@ -168,13 +171,13 @@ func RankDiskPressure(signal string, layout FsLayout, pods []RankPod) []int {
 		// disk subtracts the ephemeral-storage request whatever the resource.
 		requestOfResource := int64(0)
 		if !inodes {
-			requestOfResource = rankRequest(p.Pod, corev1.ResourceEphemeralStorage)
+			requestOfResource = rankRequest(p.Pod, corev1.ResourceEphemeralStorage, kubelet)
 		}
 		keys[i] = key{
 			found:        true,
 			exceeds:      usage > requestOfResource,
 			priority:     keys[i].priority,
-			aboveRequest: usage - rankRequest(p.Pod, corev1.ResourceEphemeralStorage),
+			aboveRequest: usage - rankRequest(p.Pod, corev1.ResourceEphemeralStorage, kubelet),
 		}
 	}
 	// cmp < 0: a goes before b.

@@ -34,7 +34,7 @@ func rankPods(snap *Snapshot, summary *statsv1alpha1.Summary, pods []*corev1.Pod
 		if !s.Threshold.OK {
 			continue
 		}
-		ranks := accounting.RankDiskPressure(s.Name, snap.Node.Layout, input)
+		ranks := accounting.RankDiskPressure(s.Name, snap.Node.Layout, snap.Node.KubeletVersion, input)
 		for i, r := range ranks {
 			if r == 0 || input[i].Stats == nil {
 				continue

@@ -113,6 +113,11 @@ func withSynthetic(pods []*corev1.Pod, summary *statsapi.Summary, variant int) [
 			critical := int32(2000000000)
 			p.Spec.Priority = &critical
 		}
+		if variant == 1 && i%5 == 4 {
+			// Pod-level resources (PodLevelResources, default on from 1.34): the kubelet's ranking
+			// then ignores container-level ephemeral-storage requests.
+			p.Spec.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}
+		}
 		if len(p.Spec.Containers) > 0 {
 			var req int64
 			switch (i + variant) % 4 {
@@ -184,7 +189,7 @@ func TestRankDiskPressureAgainstKubelet(t *testing.T) {
 						for i, p := range pods {
 							input[i] = accounting.RankPod{Pod: p, Stats: stats[string(p.UID)]}
 						}
-						ranks := accounting.RankDiskPressure(signal, layout, input)
+						ranks := accounting.RankDiskPressure(signal, layout, accounting.Version{}, input)
 						evictable := 0
 						for i, p := range pods {
 							rankOf[string(p.UID)] = ranks[i]
