@@ -43,7 +43,7 @@ func (noGC) DeleteUnusedImages(context.Context) error        { return nil }
 func (noGC) DeleteAllUnusedContainers(context.Context) error { return nil }
 
 // kubeletFirst runs one eviction manager over pods with signal met and returns the pod it evicts,
-// or nil when it evicts none within the deadline.
+// or nil when it evicts none within a second (a manager that evicts does so in milliseconds).
 func kubeletFirst(t *testing.T, summary *statsapi.Summary, pods []*corev1.Pod, signal string, layout accounting.FsLayout) *corev1.Pod {
 	t.Helper()
 	// A quantity no filesystem reaches: the signal is always met, whatever the recording.
@@ -68,7 +68,7 @@ func kubeletFirst(t *testing.T, summary *statsapi.Summary, pods []*corev1.Pod, s
 	select {
 	case pod := <-killed:
 		return pod
-	case <-time.After(2 * time.Second):
+	case <-time.After(time.Second):
 		return nil
 	}
 }
@@ -113,11 +113,6 @@ func withSynthetic(pods []*corev1.Pod, summary *statsapi.Summary, variant int) [
 			critical := int32(2000000000)
 			p.Spec.Priority = &critical
 		}
-		if variant == 1 && i%5 == 4 {
-			// Pod-level resources (PodLevelResources, default on from 1.34): the kubelet's ranking
-			// then ignores container-level ephemeral-storage requests.
-			p.Spec.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}
-		}
 		if len(p.Spec.Containers) > 0 {
 			var req int64
 			switch (i + variant) % 4 {
@@ -136,6 +131,17 @@ func withSynthetic(pods []*corev1.Pod, summary *statsapi.Summary, variant int) [
 					c.Resources.Requests = corev1.ResourceList{}
 				}
 				c.Resources.Requests[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(req, resource.BinarySI)
+			}
+			if variant == 1 && i%3 == 2 {
+				// Pod-level resources (PodLevelResources, default on from 1.34): the kubelet's
+				// ranking then ignores container-level requests, so this pod, well within its
+				// request, ranks as exceeding it.
+				p.Spec.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}
+				c := &p.Spec.Containers[0]
+				if c.Resources.Requests == nil {
+					c.Resources.Requests = corev1.ResourceList{}
+				}
+				c.Resources.Requests[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(usage[string(p.UID)])*2+1, resource.BinarySI)
 			}
 		}
 		out = append(out, p)
