@@ -173,6 +173,8 @@ func TestRankDiskPressureAgainstKubelet(t *testing.T) {
 	layouts := map[string]accounting.FsLayout{
 		"shared":    {},
 		"dedicated": {DedicatedImageFs: true},
+		// Writable layers on nodefs, images apart (KubeletSeparateDiskGC, default on from 1.31).
+		"split": {DedicatedImageFs: true, SplitContainerFs: true},
 	}
 	signals := []string{accounting.SignalNodeFsAvailable, accounting.SignalNodeFsInodesFree, accounting.SignalImageFsAvailable, accounting.SignalImageFsInodesFree}
 	for _, v := range fixtures.Versions {
