@@ -11,8 +11,8 @@ import (
 
 func TestEvictionConfigFromConfigz(t *testing.T) {
 	k := newFakeKubelet(t, func(w http.ResponseWriter, r *http.Request) {
-		jsonBody(`{"kubeletconfig":{"evictionHard":{"nodefs.available":"10%"},"evictionSoft":{"nodefs.available":"15%"},` +
-			`"evictionSoftGracePeriod":{"nodefs.available":"1m30s"},"evictionMinimumReclaim":{"nodefs.available":"500Mi"},` +
+		jsonBody(`{"kubeletconfig":{"evictionHard":{"nodefs.available":"10%"},"evictionSoft":{"nodefs.available":"15%"},`+
+			`"evictionSoftGracePeriod":{"nodefs.available":"1m30s"},"evictionMinimumReclaim":{"nodefs.available":"500Mi"},`+
 			`"localStorageCapacityIsolation":false}}`)(w, r)
 	})
 	c, err := NewClient(directOptions(t, k), nil)
