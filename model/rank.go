@@ -31,7 +31,7 @@ func rankPods(snap *Snapshot, summary *statsv1alpha1.Summary, pods []*corev1.Pod
 		at[[2]string{snap.Pods[i].Namespace, snap.Pods[i].Name}] = i
 	}
 	for _, s := range snap.Node.Signals {
-		if !s.Threshold.OK {
+		if !s.Threshold.OK || !rankedApart(s.Name, snap.Node.Layout) {
 			continue
 		}
 		ranks := accounting.RankDiskPressure(s.Name, snap.Node.Layout, snap.Node.KubeletVersion, input)
@@ -45,6 +45,20 @@ func rankPods(snap *Snapshot, summary *statsv1alpha1.Summary, pods []*corev1.Pod
 			}
 		}
 	}
+}
+
+// rankedApart reports whether a signal's ranking can differ from the nodefs signal of the same
+// kind (buildSignalToRankFunc): containerfs signals always rank as nodefs's (one filesystem,
+// split) or imagefs's (dedicated); imagefs signals rank as nodefs's on one filesystem and tie
+// every pod on a split one (they measure nothing of the pods). Those get no series of their own.
+func rankedApart(signal string, layout accounting.FsLayout) bool {
+	switch signalFilesystem(signal) {
+	case FsNode:
+		return true
+	case FsImage:
+		return layout.DedicatedImageFs && !layout.SplitContainerFs
+	}
+	return false
 }
 
 // summaryUID is the UID the summary knows a pod by: the kubelet's own for a static pod, which
