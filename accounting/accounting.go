@@ -7,42 +7,81 @@
 package accounting
 
 import (
+	"math"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	resourcehelper "k8s.io/component-helpers/resource"
 )
 
 // Exceeds reports whether usage passes limit the way every local-storage rule of the eviction
-// manager compares them: strictly (usage.Cmp(limit) > 0), so usage == limit is not an eviction.
-func Exceeds(usage uint64, limit int64) bool {
-	return limit >= 0 && usage > uint64(limit)
+// manager compares them: exactly, as resource.Quantity values (usage.Cmp(limit) > 0), with the
+// usage converted to int64 as the kubelet converts summary numbers (int64(*UsedBytes)). So
+// usage == limit is not an eviction, and 1 byte above a fractional limit (1.3Mi) is.
+func Exceeds(usage uint64, limit resource.Quantity) bool {
+	return resource.NewQuantity(int64(usage), resource.BinarySI).Cmp(limit) > 0 //nolint:gosec // the kubelet's conversion
 }
+
+// Ratio is usage over limit, shaped so that "ratio > 1" is exactly the kubelet's Exceeds: float
+// rounding (a fractional limit, numbers above 2^53) can never hide an eviction or show one that
+// will not happen. At the limit it is exactly 1. A zero limit gives +Inf as soon as anything is
+// used (the kubelet evicts) and 0 otherwise; a usage the kubelet's int64 conversion makes
+// negative (uint64 above MaxInt64) gives 0, since the kubelet never evicts on it.
+func Ratio(usage uint64, limit resource.Quantity) float64 {
+	used := int64(usage) //nolint:gosec // the kubelet's conversion
+	exceeds := Exceeds(usage, limit)
+	if used <= 0 {
+		return 0
+	}
+	if limit.Sign() <= 0 {
+		return math.Inf(1)
+	}
+	r := float64(used) / limit.AsApproximateFloat64()
+	switch {
+	case exceeds && r <= 1:
+		return math.Nextafter(1, 2)
+	case !exceeds && r > 1:
+		return 1
+	}
+	return r
+}
+
+// Bytes is a quantity as an exported number: exact for fractional quantities and for those
+// beyond int64 (Value() gives 0 for 1e30 and wraps 2^63), where the kubelet compares exactly too.
+func Bytes(q resource.Quantity) float64 { return q.AsApproximateFloat64() }
 
 // PodLimit is the pod-level ephemeral-storage limit of podEphemeralStorageLimitEviction:
 // resourcehelper.PodLimits(pod, PodResourcesOptions{}), i.e. the sum of app container limits
 // (plus restartable init containers) max'd with each init container's need, plus pod overhead
 // on a non-zero limit. Pod-level resources (spec.resources) never cover ephemeral-storage.
-// ok is false when no container sets the limit: the kubelet then skips the rule.
-func PodLimit(pod *corev1.Pod) (limit int64, ok bool) {
-	q, ok := resourcehelper.PodLimits(pod, resourcehelper.PodResourcesOptions{})[corev1.ResourceEphemeralStorage]
-	return q.Value(), ok
+// ok is false when no container sets the limit: the kubelet then skips the rule. A limit that is
+// set and 0 is kept: the kubelet evicts the pod as soon as it uses a byte.
+func PodLimit(pod *corev1.Pod) (limit resource.Quantity, ok bool) {
+	limit, ok = resourcehelper.PodLimits(pod, resourcehelper.PodResourcesOptions{})[corev1.ResourceEphemeralStorage]
+	return limit, ok
 }
 
 // PodRequest is the pod's effective ephemeral-storage request as the scheduler and kubelet
 // admission compute it (resourcehelper.PodRequests). ok is false when no container sets one.
-func PodRequest(pod *corev1.Pod) (request int64, ok bool) {
-	q, ok := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})[corev1.ResourceEphemeralStorage]
-	return q.Value(), ok
+func PodRequest(pod *corev1.Pod) (request resource.Quantity, ok bool) {
+	request, ok = resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})[corev1.ResourceEphemeralStorage]
+	return request, ok
 }
 
-// ContainerLimit is the bound of containerEphemeralStorageLimitEviction: only spec.containers
-// (never init containers) with a non-zero ephemeral-storage limit are checked.
-func ContainerLimit(c *corev1.Container) (limit int64, ok bool) {
+// ContainerLimit is the bound of containerEphemeralStorageLimitEviction on a container with a
+// limit whose Value() is not 0 (the kubelet's own test, so a limit of 1e30, whose Value() is 0,
+// is skipped too). App containers are checked by every kubelet; restartable init containers
+// (sidecars) only from 1.37 (k8s.io/kubernetes v1.37.2 eviction_manager.go adds the
+// podutil.IsRestartableInitContainer loop; v1.36.3 has none). Other init containers never are.
+func ContainerLimit(c *corev1.Container, sidecar bool, kubelet Version) (limit resource.Quantity, ok bool) {
+	if sidecar && !kubelet.AtLeast(1, 37) {
+		return resource.Quantity{}, false
+	}
 	q, ok := c.Resources.Limits[corev1.ResourceEphemeralStorage]
 	if !ok || q.Value() == 0 {
-		return 0, false
+		return resource.Quantity{}, false
 	}
-	return q.Value(), true
+	return q, true
 }
 
 // ContainerUsage is what containerEphemeralStorageLimitEviction counts against a container's
@@ -61,12 +100,13 @@ func ContainerUsage(logs, rootfs *uint64, dedicatedImageFs bool) (usage uint64, 
 }
 
 // EmptyDirSizeLimit is the bound of emptyDirLimitEviction for a disk-backed emptyDir: its
-// sizeLimit when positive (size.Sign() == 1). ok is false otherwise: no sizeLimit, no eviction.
-func EmptyDirSizeLimit(ed *corev1.EmptyDirVolumeSource) (limit int64, ok bool) {
+// sizeLimit when positive (size.Sign() == 1), kept exact (1.3Mi is 1363148.8 bytes: 1363149 bytes
+// used is an eviction). ok is false otherwise: no sizeLimit, no eviction.
+func EmptyDirSizeLimit(ed *corev1.EmptyDirVolumeSource) (limit resource.Quantity, ok bool) {
 	if ed == nil || ed.SizeLimit == nil || ed.SizeLimit.Sign() != 1 {
-		return 0, false
+		return resource.Quantity{}, false
 	}
-	return ed.SizeLimit.Value(), true
+	return *ed.SizeLimit, true
 }
 
 // MemoryEmptyDirSize is the tmpfs size the kubelet mounts a medium: Memory emptyDir with

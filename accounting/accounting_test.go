@@ -47,7 +47,7 @@ func TestExceedsIsStrict(t *testing.T) {
 		{usage: 1, limit: 0, want: true}, // a zero limit that is "found" evicts any usage
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, Exceeds(tt.usage, tt.limit), "usage %d limit %d", tt.usage, tt.limit)
+		assert.Equal(t, tt.want, Exceeds(tt.usage, *resource.NewQuantity(tt.limit, resource.BinarySI)), "usage %d limit %d", tt.usage, tt.limit)
 	}
 }
 
@@ -97,7 +97,7 @@ func TestPodLimit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := PodLimit(&corev1.Pod{Spec: tt.spec})
 			assert.Equal(t, tt.wantOK, ok)
-			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.want, got.Value())
 		})
 	}
 }
@@ -109,21 +109,21 @@ func TestPodRequest(t *testing.T) {
 	}}
 	got, ok := PodRequest(pod)
 	require.True(t, ok)
-	assert.Equal(t, int64(1124<<20), got)
+	assert.Equal(t, int64(1124<<20), got.Value())
 	_, ok = PodRequest(&corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{container("a", nil, nil)}}})
 	assert.False(t, ok)
 }
 
 func TestContainerLimit(t *testing.T) {
-	_, ok := ContainerLimit(&corev1.Container{})
+	_, ok := ContainerLimit(&corev1.Container{}, false, Version{})
 	assert.False(t, ok, "no limit")
 	c := container("a", storage("0"), nil)
-	_, ok = ContainerLimit(&c)
+	_, ok = ContainerLimit(&c, false, Version{})
 	assert.False(t, ok, "a zero limit is not checked by containerEphemeralStorageLimitEviction")
 	c = container("a", storage("1Gi"), nil)
-	got, ok := ContainerLimit(&c)
+	got, ok := ContainerLimit(&c, false, Version{})
 	assert.True(t, ok)
-	assert.Equal(t, int64(1<<30), got)
+	assert.Equal(t, int64(1<<30), got.Value())
 }
 
 func TestContainerUsage(t *testing.T) {
@@ -154,7 +154,7 @@ func TestContainerUsage(t *testing.T) {
 // The container rule at its boundary, both imagefs layouts: usage == limit keeps the pod.
 func TestContainerRuleBoundary(t *testing.T) {
 	c := container("a", storage("1Mi"), nil)
-	limit, _ := ContainerLimit(&c)
+	limit, _ := ContainerLimit(&c, false, Version{})
 	for _, dedicated := range []bool{false, true} {
 		atLimit, _ := ContainerUsage(u64(1<<20-4096), u64(4096), dedicated)
 		over, _ := ContainerUsage(u64(1<<20-4096+1), u64(4096), dedicated)
@@ -175,7 +175,7 @@ func TestEmptyDirSizeLimit(t *testing.T) {
 	assert.False(t, ok, "zero sizeLimit: size.Sign() != 1")
 	got, ok := EmptyDirSizeLimit(&corev1.EmptyDirVolumeSource{SizeLimit: qty("30Mi")})
 	require.True(t, ok)
-	assert.Equal(t, int64(30<<20), got)
+	assert.Equal(t, int64(30<<20), got.Value())
 	assert.False(t, Exceeds(30<<20, got))
 	assert.True(t, Exceeds(30<<20+1, got))
 }

@@ -28,8 +28,8 @@ func TestParseThresholds(t *testing.T) {
 		wantErr bool
 		want    []Threshold
 	}{
-		{spec: "memory.available<100Mi,nodefs.available<1Gi", want: []Threshold{{Signal: SignalNodeFsAvailable, Quantity: qty("1Gi")}}},
-		{spec: " containerfs.available < 5% ", want: []Threshold{{Signal: SignalContainerFsAvailable, Percentage: 0.05}}},
+		{spec: "memory.available<100Mi,nodefs.available<1Gi", want: []Threshold{{Signal: SignalNodeFsAvailable, Value: Value{Quantity: qty("1Gi")}}}},
+		{spec: " containerfs.available < 5% ", want: []Threshold{{Signal: SignalContainerFsAvailable, Value: Value{Percentage: 0.05}}}},
 		{spec: "", want: []Threshold{}},
 		{spec: "nodefs.available>10%", wantErr: true},
 		{spec: "nodefs.avail<10%", wantErr: true},
@@ -60,8 +60,8 @@ func TestResolveAndMet(t *testing.T) {
 	tenPercent := float32(0.1)
 	assert.Equal(t, int64(float64(capacity)*float64(tenPercent)), threshold)
 	assert.NotEqual(t, int64(capacity/10), threshold, "float32 rounding is part of the kubelet's arithmetic")
-	assert.False(t, Met(threshold, uint64(threshold)), "available == threshold is not met")
-	assert.True(t, Met(threshold, uint64(threshold)-1), "available == threshold - 1 is")
+	assert.False(t, Met(threshold, threshold), "available == threshold is not met")
+	assert.True(t, Met(threshold, threshold-1), "available == threshold - 1 is")
 	assert.False(t, Met(0, 0), "a zero threshold is never met")
 
 	q, err := ParseThresholds("imagefs.available<2Gi")

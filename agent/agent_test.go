@@ -21,6 +21,7 @@ import (
 )
 
 type fakeKubelet struct {
+	node  string // the summary's node name; "n1" when empty
 	calls atomic.Int64
 	delay time.Duration
 	mu    sync.Mutex
@@ -39,7 +40,23 @@ func (f *fakeKubelet) Summary(ctx context.Context) (*statsv1alpha1.Summary, erro
 	if f.err != nil {
 		return nil, f.err
 	}
-	return &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: "n1"}}, nil
+	node := f.node
+	if node == "" {
+		node = "n1"
+	}
+	return &statsv1alpha1.Summary{Node: statsv1alpha1.NodeStats{NodeName: node}}, nil
+}
+
+// Issue 12 (low): a summary of another node is refused, not exported as this node's.
+func TestSummaryOfAnotherNodeIsRefused(t *testing.T) {
+	k := &fakeKubelet{node: "n2"}
+	c := &clock{now: time.Unix(1000, 0)}
+	var logs bytes.Buffer
+	a, _ := newAgent(t, k, c, &logs)
+	a.Refresh(context.Background())
+	assert.Nil(t, a.Snapshot())
+	assert.Equal(t, float64(1), testutil.ToFloat64(a.metrics.errors.WithLabelValues("decode")))
+	assert.Contains(t, logs.String(), `the kubelet summary is of node \"n2\", not \"n1\"`)
 }
 
 func (f *fakeKubelet) setErr(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }

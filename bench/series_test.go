@@ -20,10 +20,10 @@ import (
 // Series bounds documented in docs/performance.md: at most this many series per pod, per
 // container and per volume, plus a constant per node.
 const (
-	maxSeriesPerPod       = 5  // usage, request, limit, ratio, info
+	maxSeriesPerPod       = 10 // usage, request, limit, ratio, evictable, info, eviction rank x 4 (nodefs and imagefs signals)
 	maxSeriesPerContainer = 7  // rootfs, logs, usage, request, limit, ratio, info
 	maxSeriesPerVolume    = 9  // used, capacity, available, 3 inode gauges, size limit, ratio, age
-	maxSeriesPerNode      = 34 // 5 per filesystem x 3, 3 per signal x 6, imagefs_dedicated, allocatable, disk_pressure
+	maxSeriesPerNode      = 61 // 5 per filesystem x 3, 7 per signal x 6, imagefs_dedicated, allocatable, disk_pressure, local_storage_capacity_isolation
 	// For the synthetic node, whose pod mix is documented in docs/performance.md.
 	maxSeriesPer250PodNode = 9000
 )

@@ -28,12 +28,13 @@ func (f SnapshotFunc) Snapshot() *model.Snapshot { return f() }
 type metrics struct {
 	node       nodeMetrics
 	pods       []*metric[model.Pod]
+	podRanks   []*metric[podRank]
 	containers []*metric[model.Container]
 	volumes    []*metric[model.Volume]
 }
 
 func newMetrics() *metrics {
-	return &metrics{node: newNodeMetrics(), pods: newPodMetrics(), containers: newContainerMetrics(), volumes: newVolumeMetrics()}
+	return &metrics{node: newNodeMetrics(), pods: newPodMetrics(), podRanks: newPodRankMetrics(), containers: newContainerMetrics(), volumes: newVolumeMetrics()}
 }
 
 func (m *metrics) descs() []*prometheus.Desc {
@@ -48,6 +49,9 @@ func (m *metrics) descs() []*prometheus.Desc {
 		all = append(all, x.desc)
 	}
 	for _, x := range m.pods {
+		all = append(all, x.desc)
+	}
+	for _, x := range m.podRanks {
 		all = append(all, x.desc)
 	}
 	for _, x := range m.containers {
@@ -91,6 +95,12 @@ func (c *Storage) Collect(ch chan<- prometheus.Metric) {
 		collectPod(ch, c.metrics.pods, snap.NodeName, pod)
 		collectContainers(ch, c.metrics.containers, snap.NodeName, pod)
 		collectVolumes(ch, c.metrics.volumes, snap.NodeName, pod)
+	}
+	ranks := podRanks(snap.Pods)
+	for i := range ranks {
+		for _, m := range c.metrics.podRanks {
+			m.collect(ch, &ranks[i], podRankLabelValues(snap.NodeName, &ranks[i]))
+		}
 	}
 }
 

@@ -27,6 +27,12 @@ func (m *metrics) appendText(buf []byte, snap *model.Snapshot) []byte {
 		buf = family(buf, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText)
 	}
 
+	ranks := podRanks(pods)
+	rankLabelText := renderLabels(len(ranks), podRankLabels, func(i int) []string { return podRankLabelValues(node, &ranks[i]) })
+	for _, x := range m.podRanks {
+		buf = family(buf, x, len(ranks), func(i int) *podRank { return &ranks[i] }, rankLabelText)
+	}
+
 	type ref struct{ pod, item int }
 	var containers, volumes []ref
 	for i := range pods {

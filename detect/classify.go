@@ -7,6 +7,8 @@ package detect
 import (
 	"regexp"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Cause is why the kubelet evicted a pod; the set is closed so the metric label stays bounded.
@@ -39,7 +41,36 @@ type Eviction struct {
 const (
 	AnnotationOffendingContainers = "offending_containers"
 	AnnotationStarvedResource     = "starved_resource"
+	// AnnotationOffendingContainersUsage lists their usages, in the same order.
+	AnnotationOffendingContainersUsage = "offending_containers_usage"
 )
+
+// maxOffenders bounds the sentences read from one message.
+const maxOffenders = 64
+
+// largestOffender picks the container with the largest usage; a usage that does not parse as a
+// quantity never wins over one that does, and ties keep the first.
+func largestOffender(names, usages []string) (name, usage string) {
+	var best resource.Quantity
+	found := false
+	for i, n := range names {
+		if n == "" || i >= maxOffenders {
+			continue
+		}
+		u := ""
+		if i < len(usages) {
+			u = usages[i]
+		}
+		q, err := resource.ParseQuantity(u)
+		switch {
+		case name == "":
+			name, usage, best, found = n, u, q, err == nil
+		case err == nil && (!found || q.Cmp(best) > 0):
+			name, usage, best, found = n, u, q, true
+		}
+	}
+	return name, usage
+}
 
 // The kubelet's message formats (pkg/kubelet/eviction/helpers.go and eviction_manager.go,
 // unchanged from 1.27 to current). Each sentence ends with ". ", trailing space included; the
@@ -57,8 +88,10 @@ var (
 	thresholdMessage = regexp.MustCompile(`Threshold quantity: (\S+?), available: (\S+?)\.(?:\s|$)`)
 	// containerMessageFmt = "Container %s was using %s, request is %s, has larger consumption of %v. "
 	offenderMessage = regexp.MustCompile(`Container (\S+) was using (\S+?), request is (\S+?), has larger consumption of (\S+?)\.(?:\s|$)`)
-	// nodeConditionMessageFmt = "The node had condition: %v. " (admission rejection)
-	admissionMessage = regexp.MustCompile(`^The node had condition: (.+?)\.(?:\s|$)`)
+	// nodeConditionMessageFmt = "The node had condition: %v. " (admission rejection). The Event
+	// carries it as is; the pod status has it behind "Pod was rejected: " (kubelet.go rejectPod,
+	// k8s.io/kubernetes v1.37.2), so both forms classify the same, whichever arrives first.
+	admissionMessage = regexp.MustCompile(`^(?:Pod was rejected: )?The node had condition: (.+?)\.(?:\s|$)`)
 )
 
 // ClassifyEviction reads the kubelet's eviction message (pod status or Event) and, for Events, the
@@ -79,14 +112,19 @@ func ClassifyEviction(message string, annotations map[string]string) Eviction {
 		if t := thresholdMessage.FindStringSubmatch(message); t != nil {
 			e.Threshold, e.Available = t[1], t[2]
 		}
-		if o := offenderMessage.FindStringSubmatch(message); o != nil {
-			e.Container, e.Usage = o[1], o[2]
+		// evictionMessage lists every container over its request in spec order: the offender is
+		// the largest consumer, not the first sentence.
+		var names, usages []string
+		for _, o := range offenderMessage.FindAllStringSubmatch(message, maxOffenders) {
+			names, usages = append(names, o[1]), append(usages, o[2])
 		}
+		if len(names) == 0 {
+			names = strings.Split(annotations[AnnotationOffendingContainers], ",")
+			usages = strings.Split(annotations[AnnotationOffendingContainersUsage], ",")
+		}
+		e.Container, e.Usage = largestOffender(names, usages)
 		if r := annotations[AnnotationStarvedResource]; r != "" {
 			e.Resource = r
-		}
-		if e.Container == "" {
-			e.Container, _, _ = strings.Cut(annotations[AnnotationOffendingContainers], ",")
 		}
 		return e
 	}

@@ -43,6 +43,25 @@ func TestClassifyEviction(t *testing.T) {
 			message: "The node was low on resource: inodes. Threshold quantity: 327680, available: 1000. " +
 				"Container a was using 200k, request is 0, has larger consumption of inodes. Container b was using 10k, request is 0, has larger consumption of inodes. ",
 			want: Eviction{Cause: CauseNodePressure, Resource: "inodes", Threshold: "327680", Available: "1000", Container: "a", Usage: "200k"}},
+		// evictionMessage (helpers.go, k8s.io/kubernetes v1.37.2) writes one sentence per container
+		// over its request, in spec order: the label names the largest, not the first.
+		{name: "node pressure: the largest offender, not the first sentence",
+			message: "The node was low on resource: ephemeral-storage. Threshold quantity: 10Gi, available: 9Gi. " +
+				"Container small was using 12Mi, request is 0, has larger consumption of ephemeral-storage. " +
+				"Container big was using 3Gi, request is 1Gi, has larger consumption of ephemeral-storage. " +
+				"Container mid was using 900Mi, request is 0, has larger consumption of ephemeral-storage. ",
+			want: Eviction{Cause: CauseNodePressure, Resource: "ephemeral-storage", Threshold: "10Gi", Available: "9Gi", Container: "big", Usage: "3Gi"}},
+		{name: "node pressure: annotations, largest offender by offending_containers_usage",
+			message:     "The node was low on resource: ephemeral-storage. ",
+			annotations: map[string]string{AnnotationOffendingContainers: "a,b", AnnotationOffendingContainersUsage: "1Mi,2Gi"},
+			want:        Eviction{Cause: CauseNodePressure, Resource: "ephemeral-storage", Container: "b", Usage: "2Gi"}},
+		// 1.34+ may add a pod-level sentence (podMessageFmt, memory with pod-level resources) before
+		// the container sentences; it names a pod, not a container, and is not taken for one.
+		{name: "node pressure on memory with the pod-level sentence",
+			message: "The node was low on resource: memory. Threshold quantity: 100Mi, available: 90Mi. " +
+				"Pod web-1 was using 2Gi, request is 1Gi, has larger consumption of memory. " +
+				"Container app was using 1Gi, request is 0, has larger consumption of memory. ",
+			want: Eviction{Cause: CauseNodePressure, Resource: "memory", Threshold: "100Mi", Available: "90Mi", Container: "app", Usage: "1Gi"}},
 		{name: "node pressure without per-container sentences uses the annotations",
 			message:     "The node was low on resource: ephemeral-storage. ",
 			annotations: map[string]string{AnnotationOffendingContainers: "writer,sidecar", AnnotationStarvedResource: "ephemeral-storage"},
@@ -53,6 +72,13 @@ func TestClassifyEviction(t *testing.T) {
 		{name: "admission under DiskPressure",
 			message: fmt.Sprintf("The node had condition: %v. ", "[DiskPressure]"),
 			want:    Eviction{Cause: CauseAdmission, Condition: "[DiskPressure]"}},
+		// The pod status of a rejected pod (kubelet.go rejectPod, k8s.io/kubernetes v1.37.2):
+		// "Pod was rejected: " + the Event's message. Both classify the same.
+		{name: "admission under DiskPressure, as the pod status says it",
+			message: "Pod was rejected: " + fmt.Sprintf("The node had condition: %v. ", "[DiskPressure]"),
+			want:    Eviction{Cause: CauseAdmission, Condition: "[DiskPressure]"}},
+		{name: "a rejection for another reason is not node pressure",
+			message: "Pod was rejected: Node didn't have enough resource: ephemeral-storage", want: Eviction{Cause: CauseUnknown}},
 		{name: "empty", message: "", want: Eviction{Cause: CauseUnknown}},
 		{name: "foreign message", message: "Pod was evicted by the descheduler", want: Eviction{Cause: CauseUnknown}},
 		{name: "API-initiated eviction", message: "Eviction API: evicting", want: Eviction{Cause: CauseUnknown}},

@@ -28,6 +28,9 @@ const (
 type Options struct {
 	ImageFs    ImageFsMode
 	Thresholds []accounting.Threshold
+	// LocalStorageCapacityIsolation is the kubelet's localStorageCapacityIsolation (default true);
+	// when false the kubelet enforces no ephemeral-storage limit or emptyDir sizeLimit at all.
+	LocalStorageCapacityIsolation *bool
 }
 
 // Inputs are one cycle's data: a summary and the agent's view of the API server at that time.
@@ -43,6 +46,7 @@ func Build(in Inputs, opts Options) *Snapshot {
 	s := in.Summary
 	snap := &Snapshot{NodeName: s.Node.NodeName, Time: in.Now}
 	snap.Node = buildNode(s.Node, in.Node, opts)
+	version := snap.Node.KubeletVersion
 	var allocatableMemory *resource.Quantity
 	if in.Node != nil {
 		if q, ok := in.Node.Status.Allocatable[corev1.ResourceMemory]; ok {
@@ -51,17 +55,38 @@ func Build(in Inputs, opts Options) *Snapshot {
 	}
 	index := NewPodIndex(in.Pods)
 	snap.Pods = make([]Pod, 0, len(s.Pods))
+	// A pod is one set of series: a summary listing the same pod twice (or two UIDs under one
+	// name, a pod recreated while the old one's stats linger) keeps the one that joins a spec.
+	byName := make(map[[2]string]int, len(s.Pods))
 	for i := range s.Pods {
 		ps := &s.Pods[i]
 		spec := index.Lookup(ps.PodRef.UID)
-		if spec == nil {
-			snap.UnmatchedPods++
-		} else if spec.Status.Phase == corev1.PodSucceeded || spec.Status.Phase == corev1.PodFailed {
+		if spec != nil && (spec.Status.Phase == corev1.PodSucceeded || spec.Status.Phase == corev1.PodFailed) {
 			// Finished and evicted pods hold no storage the kubelet accounts: their series go.
 			continue
 		}
-		snap.Pods = append(snap.Pods, buildPod(ps, spec, snap.Node.ImageFsDedicated, allocatableMemory, in.Now))
+		key := [2]string{ps.PodRef.Namespace, ps.PodRef.Name}
+		at, dup := byName[key]
+		if dup && (spec == nil || snap.Pods[at].joined) {
+			continue
+		}
+		pod := buildPod(ps, spec, snap.Node.ImageFsDedicated, version, allocatableMemory, in.Now)
+		if dup {
+			snap.Pods[at] = pod
+			continue
+		}
+		byName[key] = len(snap.Pods)
+		snap.Pods = append(snap.Pods, pod)
 	}
+	for i := range snap.Pods {
+		if !snap.Pods[i].joined {
+			snap.UnmatchedPods++
+		}
+	}
+	if opts.LocalStorageCapacityIsolation != nil {
+		snap.Node.LocalStorageCapacityIsolation = Some(boolValue(*opts.LocalStorageCapacityIsolation))
+	}
+	rankPods(snap, s, in.Pods, index)
 	return snap
 }
 
@@ -85,30 +110,34 @@ func NewPodIndex(pods []*corev1.Pod) PodIndex {
 // Lookup returns the pod the summary knows by uid, or nil.
 func (x PodIndex) Lookup(uid string) *corev1.Pod { return x[uid] }
 
-func buildPod(ps *statsv1alpha1.PodStats, spec *corev1.Pod, dedicatedImageFs bool, allocatableMemory *resource.Quantity, now time.Time) Pod {
-	pod := Pod{Namespace: ps.PodRef.Namespace, Name: ps.PodRef.Name, UID: ps.PodRef.UID}
+func buildPod(ps *statsv1alpha1.PodStats, spec *corev1.Pod, dedicatedImageFs bool, version accounting.Version, allocatableMemory *resource.Quantity, now time.Time) Pod {
+	pod := Pod{Namespace: ps.PodRef.Namespace, Name: ps.PodRef.Name, UID: ps.PodRef.UID, joined: spec != nil}
+	var usage *uint64
 	if ps.EphemeralStorage != nil {
-		pod.Usage = someUint(ps.EphemeralStorage.UsedBytes)
+		usage = ps.EphemeralStorage.UsedBytes
+		pod.Usage = someUint(usage)
 	}
 	if spec != nil {
 		pod.WorkloadKind, pod.Workload = kube.Workload(spec)
-		if v, ok := accounting.PodRequest(spec); ok {
-			pod.Request = Some(v)
+		pod.Evictable = Some(boolValue(accounting.Evictable(spec)))
+		if q, ok := accounting.PodRequest(spec); ok {
+			pod.Request = Some(accounting.Bytes(q))
 		}
-		// podEphemeralStorageLimitEviction: skipped when no container sets a limit.
-		if v, ok := accounting.PodLimit(spec); ok {
-			pod.Limit = Some(v)
-			pod.Ratio = ratio(pod.Usage, v)
+		// podEphemeralStorageLimitEviction: skipped when no container sets a limit; a limit of 0
+		// evicts on the first byte.
+		if q, ok := accounting.PodLimit(spec); ok {
+			pod.Limit = Some(accounting.Bytes(q))
+			pod.Ratio = ratio(usage, q)
 		}
 	}
-	pod.Containers = buildContainers(ps.Containers, spec, dedicatedImageFs)
+	pod.Containers = buildContainers(ps.Containers, spec, dedicatedImageFs, version)
 	pod.Volumes = buildVolumes(ps.VolumeStats, spec, allocatableMemory, now)
 	return pod
 }
 
-func ratio(usage Opt, limit int64) Opt {
-	if !usage.OK || limit <= 0 {
+func ratio(usage *uint64, limit resource.Quantity) Opt {
+	if usage == nil {
 		return Opt{}
 	}
-	return Some(usage.Value / float64(limit))
+	return Some(accounting.Ratio(*usage, limit))
 }

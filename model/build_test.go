@@ -59,7 +59,7 @@ func summaryOf(pods ...statsv1alpha1.PodStats) *statsv1alpha1.Summary {
 }
 
 func podStats(uid string, containers []statsv1alpha1.ContainerStats, volumes ...statsv1alpha1.VolumeStats) statsv1alpha1.PodStats {
-	return statsv1alpha1.PodStats{PodRef: statsv1alpha1.PodReference{Name: "p", Namespace: "ns", UID: uid}, Containers: containers, VolumeStats: volumes}
+	return statsv1alpha1.PodStats{PodRef: statsv1alpha1.PodReference{Name: "p-" + uid, Namespace: "ns", UID: uid}, Containers: containers, VolumeStats: volumes}
 }
 
 func volStats(name string, used uint64) statsv1alpha1.VolumeStats {
@@ -67,7 +67,7 @@ func volStats(name string, used uint64) statsv1alpha1.VolumeStats {
 }
 
 func podSpec(uid string, spec corev1.PodSpec) *corev1.Pod {
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: types.UID(uid)}, Spec: spec}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p-" + uid, Namespace: "ns", UID: types.UID(uid)}, Spec: spec}
 }
 
 func build(t *testing.T, s *statsv1alpha1.Summary, pods []*corev1.Pod, node *corev1.Node, mode model.ImageFsMode) *model.Snapshot {
@@ -201,9 +201,9 @@ func TestNodeSignalsAndImageFs(t *testing.T) {
 	}
 	require.Len(t, signals, 3, "no containerfs stats: no containerfs signal")
 	assert.InDelta(t, 901.0/900.0, signals["nodefs.available"].Ratio.Value, 1e-12, "available 99 < threshold 100: above 1")
-	assert.Equal(t, float64(50), signals["nodefs.inodesFree"].Threshold)
+	assert.Equal(t, model.Some(50.0), signals["nodefs.inodesFree"].Threshold)
 	assert.True(t, signals["nodefs.inodesFree"].Inodes)
-	assert.Equal(t, float64(300), signals["imagefs.available"].Threshold)
+	assert.Equal(t, model.Some(300.0), signals["imagefs.available"].Threshold)
 	assert.Equal(t, float64(900), snap.Node.Allocatable.Value)
 	assert.Equal(t, float64(1), snap.Node.DiskPressure.Value)
 }

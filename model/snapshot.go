@@ -4,7 +4,11 @@
 // render snapshots.
 package model
 
-import "time"
+import (
+	"time"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
+)
 
 // Opt is a number that may be unknown. Unknown numbers produce no series, never a fake zero.
 type Opt struct {
@@ -35,11 +39,17 @@ type Snapshot struct {
 
 // Node is the node-level view: filesystems, eviction signals, allocatable and pressure.
 type Node struct {
+	// KubeletVersion decides the version-dependent rules; zero when unknown (newest rules).
+	KubeletVersion   accounting.Version
 	Filesystems      []Filesystem
+	Layout           accounting.FsLayout
 	ImageFsDedicated bool
 	Signals          []Signal
 	Allocatable      Opt
 	DiskPressure     Opt
+	// LocalStorageCapacityIsolation is 1 when the kubelet enforces ephemeral-storage limits and
+	// emptyDir sizeLimits, 0 when it does not; unknown unless configured.
+	LocalStorageCapacityIsolation Opt
 }
 
 // Filesystem is one of nodefs, imagefs and containerfs.
@@ -48,13 +58,18 @@ type Filesystem struct {
 	Capacity, Available, Used, Inodes, InodesFree Opt
 }
 
-// Signal is one hard eviction threshold resolved against its filesystem.
+// Signal is one eviction signal's thresholds resolved against its filesystem.
 type Signal struct {
-	Name      string
-	Inodes    bool
-	Threshold float64
-	// Ratio is (capacity - available) / (capacity - threshold): above 1 the signal is met.
-	Ratio Opt
+	Name   string
+	Inodes bool
+	// Threshold is the hard threshold; Ratio is (capacity - available) / (capacity - threshold),
+	// above 1 exactly when the signal is met (or, under DiskPressure, while the kubelet is still
+	// reclaiming towards ReclaimTarget).
+	Threshold, Ratio Opt
+	// ReclaimTarget is threshold + minReclaim; Reclaim is how much must be freed to reach it.
+	ReclaimTarget, Reclaim Opt
+	// Soft threshold, its grace period in seconds and its ratio.
+	SoftThreshold, SoftGracePeriod, SoftRatio Opt
 }
 
 // Pod is one pod of the summary, joined with its spec when the agent has it.
@@ -64,8 +79,21 @@ type Pod struct {
 	WorkloadKind, Workload string // empty when the spec is unknown
 	Usage, Request, Limit  Opt
 	Ratio                  Opt
-	Containers             []Container
-	Volumes                []Volume
+	// Evictable is 0 for a critical pod the kubelet refuses to evict (static, mirror, or
+	// system-critical priority); unknown without a spec.
+	Evictable  Opt
+	Containers []Container
+	Volumes    []Volume
+	// Ranks are the pod's places in the kubelet's eviction order per disk signal.
+	Ranks []Rank
+	// joined: the pod's spec was found.
+	joined bool
+}
+
+// Rank is a pod's place in the order the kubelet evicts pods in when signal is met (1 first).
+type Rank struct {
+	Signal string
+	Rank   int
 }
 
 // Container types.

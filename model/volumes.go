@@ -1,6 +1,7 @@
 package model
 
 import (
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,12 +30,19 @@ const (
 	MediumDisk      = "disk"
 	MediumMemory    = "memory"
 	MediumHugePages = "hugepages"
+	// MediumOther is a medium this exporter does not know: never assumed to be disk.
+	MediumOther = "other"
 )
 
 func buildVolumes(stats []statsv1alpha1.VolumeStats, spec *corev1.Pod, allocatableMemory *resource.Quantity, now time.Time) []Volume {
 	volumes := make([]Volume, 0, len(stats))
+	seen := make(map[string]bool, len(stats))
 	for i := range stats {
 		vs := &stats[i]
+		if seen[vs.Name] {
+			continue // one volume, one set of series: the first stats win
+		}
+		seen[vs.Name] = true
 		v := Volume{
 			Name:       vs.Name,
 			Type:       VolumeOther,
@@ -45,15 +53,13 @@ func buildVolumes(stats []statsv1alpha1.VolumeStats, spec *corev1.Pod, allocatab
 			InodesUsed: someUint(vs.InodesUsed),
 			InodesFree: someUint(vs.InodesFree),
 		}
-		if !vs.Time.IsZero() && !now.IsZero() {
-			v.Age = Some(now.Sub(vs.Time.Time).Seconds())
-		}
+		v.Age = statsAge(vs.Time.Time, now)
 		if vs.PVCRef != nil {
 			v.Type, v.Claim = VolumePVC, vs.PVCRef.Name
 		}
 		if spec != nil {
 			if source := volumeSource(spec, vs.Name); source != nil {
-				applyVolumeSpec(&v, source, spec, allocatableMemory)
+				applyVolumeSpec(&v, source, spec, allocatableMemory, vs.UsedBytes)
 			}
 		}
 		volumes = append(volumes, v)
@@ -70,11 +76,11 @@ func volumeSource(pod *corev1.Pod, name string) *corev1.VolumeSource {
 	return nil
 }
 
-func applyVolumeSpec(v *Volume, source *corev1.VolumeSource, pod *corev1.Pod, allocatableMemory *resource.Quantity) {
+func applyVolumeSpec(v *Volume, source *corev1.VolumeSource, pod *corev1.Pod, allocatableMemory *resource.Quantity, used *uint64) {
 	switch {
 	case source.EmptyDir != nil:
 		v.Type = VolumeEmptyDir
-		applyEmptyDir(v, source.EmptyDir, pod, allocatableMemory)
+		applyEmptyDir(v, source.EmptyDir, pod, allocatableMemory, used)
 	case source.ConfigMap != nil:
 		v.Type = VolumeConfigMap
 	case source.Secret != nil:
@@ -99,7 +105,7 @@ func applyVolumeSpec(v *Volume, source *corev1.VolumeSource, pod *corev1.Pod, al
 // emptyDirLimitEviction enforces (strictly: used > sizeLimit). In memory it is the tmpfs size,
 // which usage cannot pass: writes fail with ENOSPC at the bound instead of an eviction. When node
 // allocatable memory is unknown, the tmpfs capacity the summary reports is that size.
-func applyEmptyDir(v *Volume, ed *corev1.EmptyDirVolumeSource, pod *corev1.Pod, allocatableMemory *resource.Quantity) {
+func applyEmptyDir(v *Volume, ed *corev1.EmptyDirVolumeSource, pod *corev1.Pod, allocatableMemory *resource.Quantity, used *uint64) {
 	switch ed.Medium {
 	case corev1.StorageMediumMemory:
 		v.Medium = MediumMemory
@@ -108,16 +114,44 @@ func applyEmptyDir(v *Volume, ed *corev1.EmptyDirVolumeSource, pod *corev1.Pod, 
 		} else if v.Capacity.OK {
 			v.SizeLimit = v.Capacity
 		}
-	case corev1.StorageMediumHugePages, corev1.StorageMediumHugePagesPrefix + "2Mi", corev1.StorageMediumHugePagesPrefix + "1Gi":
-		v.Medium = MediumHugePages
-		return
-	default:
+		if v.SizeLimit.OK && v.SizeLimit.Value > 0 && v.Used.OK {
+			v.Ratio = Some(v.Used.Value / v.SizeLimit.Value)
+		}
+	case corev1.StorageMediumDefault:
 		v.Medium = MediumDisk
 		if limit, ok := accounting.EmptyDirSizeLimit(ed); ok {
-			v.SizeLimit = Some(limit)
+			v.SizeLimit = Some(accounting.Bytes(limit))
+			if used != nil {
+				v.Ratio = Some(accounting.Ratio(*used, limit))
+			}
+		}
+	default:
+		// HugePages and every HugePages-<size> (2Mi, 1Gi, 32Mi, 16Gi...): memory, never disk.
+		if strings.HasPrefix(string(ed.Medium), string(corev1.StorageMediumHugePages)) {
+			v.Medium = MediumHugePages
+		} else {
+			v.Medium = MediumOther
 		}
 	}
-	if v.SizeLimit.OK && v.SizeLimit.Value > 0 && v.Used.OK {
-		v.Ratio = Some(v.Used.Value / v.SizeLimit.Value)
+}
+
+// maxStatsAge bounds a believable stats age: the kubelet refreshes volume stats every minute or
+// so; a timestamp years off is a broken clock, and its "age" would be noise (up to 9.2e9 s, where
+// time.Sub saturates).
+const maxStatsAge = 365 * 24 * time.Hour
+
+// statsAge is how old the kubelet's cached volume stats are at now. A timestamp ahead of now
+// (clocks apart) means fresh stats, age 0; an unknown or absurd timestamp gives no age.
+func statsAge(at, now time.Time) Opt {
+	if at.IsZero() || now.IsZero() {
+		return Opt{}
 	}
+	age := now.Sub(at)
+	switch {
+	case age < 0:
+		return Some(0.0)
+	case age > maxStatsAge:
+		return Opt{}
+	}
+	return Some(age.Seconds())
 }

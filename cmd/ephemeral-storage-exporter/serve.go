@@ -63,7 +63,7 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if o.evictionFromConfigz {
-		modelOpts.Thresholds = thresholdsFromConfigz(ctx, kubeletClient, modelOpts.Thresholds, logger)
+		modelOpts.Thresholds, modelOpts.LocalStorageCapacityIsolation = evictionFromConfigz(ctx, kubeletClient, modelOpts.Thresholds, logger)
 	}
 
 	view := kube.NewNodeView(client, o.nodeName, o.informerResync)
@@ -166,17 +166,20 @@ func apiServerConfig(kubeconfig string) (*rest.Config, error) {
 	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }
 
-func thresholdsFromConfigz(ctx context.Context, k *kubelet.Client, fallback []accounting.Threshold, logger *slog.Logger) []accounting.Threshold {
+// evictionFromConfigz reads the kubelet's hard and soft thresholds, grace periods, minimum
+// reclaims and localStorageCapacityIsolation from /configz, falling back to --eviction.hard.
+func evictionFromConfigz(ctx context.Context, k *kubelet.Client, fallback []accounting.Threshold, logger *slog.Logger) ([]accounting.Threshold, *bool) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	hard, err := k.EvictionHard(ctx)
+	cfg, err := k.EvictionConfig(ctx)
 	if err == nil {
 		var thresholds []accounting.Threshold
-		if thresholds, err = accounting.ParseThresholdMap(hard); err == nil {
-			logger.Info("eviction thresholds read from the kubelet's /configz", "evictionHard", hard)
-			return thresholds
+		if thresholds, err = accounting.ParseThresholdConfig(cfg.Hard, cfg.Soft, cfg.SoftGracePeriod, cfg.MinimumReclaim); err == nil {
+			logger.Info("eviction settings read from the kubelet's /configz", "evictionHard", cfg.Hard, "evictionSoft", cfg.Soft,
+				"evictionSoftGracePeriod", cfg.SoftGracePeriod, "evictionMinimumReclaim", cfg.MinimumReclaim)
+			return thresholds, cfg.LocalStorageCapacityIsolation
 		}
 	}
 	logger.Warn("could not read eviction thresholds from /configz; using --eviction.hard", "err", err)
-	return fallback
+	return fallback, nil
 }
