@@ -44,12 +44,13 @@ printf '# case\tlocale\tfailures\tpaths\tcommand\n' >>"$OUT/cases.tsv"
 record() {
 	local name=$1 failures=$2 paths=$3
 	shift 3
-	local loc
+	local loc cmd="$*"
+	cmd=${cmd//$'\n'/\\n}
 	for loc in C C.UTF-8; do
 		env -i PATH="$WORK/bin:/root/.cargo/bin:/usr/local/go/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin" \
 			HOME="$WORK/home" LANG="$loc" LC_ALL="$loc" GOCACHE="${GOCACHE:-/root/.cache/go-build}" \
 			timeout 60 "$@" >"$OUT/$name.$loc.log" 2>&1 </dev/null || true
-		printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$loc" "$failures" "$paths" "$*" >>"$OUT/cases.tsv"
+		printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$loc" "$failures" "$paths" "$cmd" >>"$OUT/cases.tsv"
 	done
 }
 
@@ -80,6 +81,8 @@ record coreutils-touch 1 "$RO/touch.txt" touch "$RO/touch.txt"
 record coreutils-touch-relative 1 "relative.txt" env -C "$RO" touch relative.txt
 record coreutils-touch-two 2 "$RO/a.txt|$RO/b.txt" touch "$RO/a.txt" "$RO/b.txt"
 record coreutils-mkdir 1 "$RO/cache" mkdir -p "$RO/cache/app"
+record coreutils-touch-retry 3 "$RO/retry.txt|$RO/retry.txt|$RO/retry.txt" bash -c "for i in 1 2 3; do touch $RO/retry.txt; done"
+record node-retry 2 "$RO/node.txt|$RO/node.txt" node -e "for (let i = 0; i < 2; i++) try { require('fs').writeFileSync('$RO/node.txt', 'x') } catch (e) { console.error(e) }"
 record coreutils-cp 1 "$RO/existing/copy.txt" cp /etc/hostname "$RO/existing/copy.txt"
 record tar-extract 1 "data.txt" tar -xf "$WORK/data.tar" -C "$RO/existing"
 record bash-redirect 1 "$RO/bash.txt" bash -c "echo x > $RO/bash.txt"
