@@ -38,12 +38,15 @@ type Options struct {
 	// the usage and limit the agent saw last.
 	Snapshot func() *model.Snapshot
 	Now      func() time.Time
+	// ReadOnlyHint, when set, is told of each read-only failure counted (the Event hint).
+	ReadOnlyHint func(ReadOnlyHint)
 }
 
 // podRef is what the detector remembers of a pod: enough to label what happens to it after it is
 // gone from the watch.
 type podRef struct {
 	namespace, name      string
+	uid                  types.UID
 	workloadKind, wlName string
 	lastSeen             time.Time
 }
@@ -136,7 +139,7 @@ func (d *Detector) rememberLocked(pod *corev1.Pod, now time.Time) *podRef {
 	ref := d.pods[pod.UID]
 	if ref == nil {
 		kind, name := kube.Workload(pod)
-		ref = &podRef{namespace: pod.Namespace, name: pod.Name, workloadKind: kind, wlName: name}
+		ref = &podRef{namespace: pod.Namespace, name: pod.Name, uid: pod.UID, workloadKind: kind, wlName: name}
 		d.pods[pod.UID] = ref
 	}
 	ref.lastSeen = now
@@ -152,11 +155,13 @@ func (d *Detector) terminationLocked(pod *corev1.Pod, ref *podRef, cs corev1.Con
 		return
 	}
 	d.terminated[key] = now
-	path, ok := ParseReadOnly(term.Message)
-	if !ok || initial {
+	if initial {
 		return
 	}
-	d.readOnlyLocked(ref, cs.Name, SourceTerminationMessage, path, term.Message, 1)
+	// One count per failure, however many lines it prints (an npm block, a stack trace).
+	for _, f := range ReadOnlyFailures(term.Message) {
+		d.readOnlyLocked(ref, cs.Name, SourceTerminationMessage, f.Path, term.Message, 1)
+	}
 }
 
 func (d *Detector) observeEvent(obj any, initial bool) {
@@ -185,6 +190,7 @@ func (d *Detector) observeEvent(obj any, initial bool) {
 			d.opts.Logger.Warn("node storage pressure event", "node", d.opts.NodeName, "reason", ev.Reason, "message", ev.Message, "count", count)
 		}
 	case involved.Kind != "Pod" || !d.onThisNodeLocked(ev):
+	case ev.Reason == ReadOnlyHintReason: // the agent's own hint
 	case ev.Reason == "Evicted":
 		// The pod, not the event, is what is counted: once, whichever of event and status comes first.
 		d.evictionLocked(involved.UID, d.refForEventLocked(ev), ev.Message, ev.Annotations, "event", initial, now)
@@ -209,7 +215,7 @@ func (d *Detector) refForEventLocked(ev *corev1.Event) *podRef {
 		return ref
 	}
 	// A pod this agent never saw (deleted before it started): its workload is unknown.
-	return &podRef{namespace: ev.InvolvedObject.Namespace, name: ev.InvolvedObject.Name}
+	return &podRef{namespace: ev.InvolvedObject.Namespace, name: ev.InvolvedObject.Name, uid: ev.InvolvedObject.UID}
 }
 
 // containerOf reads the container from an Event's fieldPath, e.g. spec.containers{app}.
@@ -291,6 +297,10 @@ func (d *Detector) readOnlyLocked(ref *podRef, container, source, path, message 
 	d.opts.Logger.Warn("write failed on a read-only filesystem", "node", d.opts.NodeName, "namespace", ref.namespace, "pod", ref.name,
 		"workload_kind", ref.workloadKind, "workload", ref.wlName, "container", container, "source", source, "path", path, "count", n,
 		"message", truncate(message, 1024))
+	if d.opts.ReadOnlyHint != nil && ref.uid != "" {
+		d.opts.ReadOnlyHint(ReadOnlyHint{Namespace: ref.namespace, Pod: ref.name, UID: ref.uid,
+			WorkloadKind: ref.workloadKind, Workload: ref.wlName, Container: container, Path: path})
+	}
 }
 
 // ObserveLogLine counts a read-only failure found in a container's log; the scanner calls it.
@@ -303,7 +313,7 @@ func (d *Detector) ObserveLogLine(namespace, pod string, uid types.UID, containe
 	defer d.mu.Unlock()
 	ref := d.pods[uid]
 	if ref == nil {
-		ref = &podRef{namespace: namespace, name: pod}
+		ref = &podRef{namespace: namespace, name: pod, uid: uid}
 	}
 	d.readOnlyLocked(ref, container, SourceContainerLog, path, line, 1)
 }

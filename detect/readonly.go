@@ -11,9 +11,10 @@ import (
 const readOnlyPhrase = `(?i:read-only file ?system)`
 
 // erofsCode is the errno's name where a program prints it as the error's code: Node.js
-// ("EROFS: ..."), npm ("code EROFS"), JSON logs ("code":"EROFS"), Ruby (Errno::EROFS). Case
+// ("EROFS: ..."), npm ("code EROFS"), JSON logs ("code":"EROFS"), Ruby (Errno::EROFS), after a colon
+// ("write error: EROFS"). Case
 // matters and a bare word is not enough: erofs-utils and the EROFS filesystem are not errors.
-var erofsCode = regexp.MustCompile(`\bEROFS:|\bcode\W{1,4}EROFS\b|Errno::EROFS\b`)
+var erofsCode = regexp.MustCompile(`\bEROFS:|\bcode\W{1,4}EROFS\b|Errno::EROFS\b|:\s*EROFS\b`)
 
 var (
 	readOnlyPhraseRE = regexp.MustCompile(readOnlyPhrase)
