@@ -146,7 +146,7 @@ func TestDetectorHintsEachCountedFailure(t *testing.T) {
 	own := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "h.1", UID: "ev-1"}, Reason: ReadOnlyHintReason,
 		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: pod.Name, UID: pod.UID},
 		Source:         corev1.EventSource{Host: node}, Count: 1,
-		Message:        `Container "app" could not write "/a: Read-only file system": its root filesystem is read-only there.`}
+		Message: `Container "app" could not write "/a: Read-only file system": its root filesystem is read-only there.`}
 	d.observeEvent(own, false)
 	require.Len(t, hints, 1)
 	kind, name := hints[0].WorkloadKind, hints[0].Workload
