@@ -15,8 +15,6 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -161,14 +159,14 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, res
 // readOnlyHinter posts the hint Events through client-go's broadcaster, whose correlator
 // aggregates repeats and rate-limits per source and object.
 func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Config) (*detect.Hinter, error) {
-	events, err := typedcorev1.NewForConfig(restConfig)
+	sink, err := newEventSink(ctx, restConfig)
 	if err != nil {
 		return nil, err
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: events.Events("")})
+	broadcaster.StartRecordingToSink(sink)
 	go func() { <-ctx.Done(); broadcaster.Shutdown() }()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName})
+	recorder := broadcaster.NewRecorder(hintScheme(), corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName})
 	return detect.NewHinter(recorder, o.readOnlyHintInterval, nil), nil
 }
 
