@@ -70,3 +70,21 @@ func TestScannerCorpus(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, n, 80)
 }
+
+// TestScannerGroupsPerStream: a failure's lines are joined within their stream only; a failure on
+// stdout between the lines of npm's block on stderr is a failure of its own.
+func TestScannerGroupsPerStream(t *testing.T) {
+	root := t.TempDir()
+	log := containerLog(t, root, "ns", "p", "uid-1", "app")
+	appendFile(t, log, "")
+	c := &collect{}
+	s := newTestScanner(root, c)
+	_, err := s.ScanOnce()
+	require.NoError(t, err)
+	appendFile(t, log, criLine("stderr", "F", "npm error code EROFS")+
+		criLine("stdout", "F", "worker 2: write error: EROFS")+
+		criLine("stderr", "F", "npm error rofs EROFS: read-only file system, open '/app/package.json'"))
+	_, err = s.ScanOnce()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"worker 2: write error: EROFS", "npm error rofs EROFS: read-only file system, open '/app/package.json'"}, c.texts())
+}
