@@ -235,7 +235,7 @@ func (a *Agent) fetch() bool {
 		// A summary of another node (a misrouted proxy, a wrong --kubelet.url) would be exported
 		// as this node's: refuse it like an undecodable one.
 		a.fail(&kubelet.Error{Kind: kubelet.ErrorDecode, Err: fmt.Errorf("the kubelet summary is of node %q, not %q", summary.Node.NodeName, a.opts.NodeName)})
-		return
+		return false
 	}
 	snap := model.Build(model.Inputs{Summary: summary, Pods: a.pods.Pods(), Node: a.pods.Node(), Now: start}, a.opts.Model)
 	a.mu.Lock()

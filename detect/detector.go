@@ -53,6 +53,8 @@ type Options struct {
 	// the usage and limit the agent saw last.
 	Snapshot func() *model.Snapshot
 	Now      func() time.Time
+	// ReadOnlyHint, when set, is told of each read-only failure counted (the Event hint).
+	ReadOnlyHint func(ReadOnlyHint)
 }
 
 // podRef is what the detector remembers of a pod: enough to label what happens to it after it is
@@ -199,11 +201,13 @@ func (d *Detector) terminationLocked(pod *corev1.Pod, ref *podRef, cs corev1.Con
 		return
 	}
 	d.terminated[key] = now
-	path, ok := ParseReadOnly(term.Message)
-	if !ok || initial {
+	if initial {
 		return
 	}
-	d.readOnlyLocked(ref, ref.container(cs.Name), SourceTerminationMessage, path, term.Message, 1)
+	// One count per failure, however many lines it prints (an npm block, a stack trace).
+	for _, f := range ReadOnlyFailures(term.Message) {
+		d.readOnlyLocked(ref, ref.container(cs.Name), SourceTerminationMessage, f.Path, term.Message, 1)
+	}
 }
 
 func (d *Detector) observeEvent(obj any, initial bool) {
@@ -240,6 +244,7 @@ func (d *Detector) observeEvent(obj any, initial bool) {
 			d.metrics.nodeEvents.add("", float64(delta), ev.Reason)
 			d.opts.Logger.Warn("node storage pressure event", "node", d.opts.NodeName, "reason", ev.Reason, "message", truncate(ev.Message, 1024), "count", delta)
 		}
+	case ev.Reason == ReadOnlyHintReason: // the agent's own hint, not a failure
 	case ev.Reason == "Evicted":
 		// The pod, not the event, is what is counted: once, whichever of event and status comes first.
 		d.evictionLocked(ref.uid, ref, ev.Message, ev.Annotations, "event", initial, now)
@@ -379,6 +384,10 @@ func (d *Detector) readOnlyLocked(ref *podRef, container, source, path, message 
 	d.opts.Logger.Warn("write failed on a read-only filesystem", "node", d.opts.NodeName, "namespace", ref.namespace, "pod", ref.name,
 		"workload_kind", ref.workloadKind, "workload", ref.wlName, "container", container, "source", source, "path", path, "count", n,
 		"message", truncate(message, 1024))
+	if d.opts.ReadOnlyHint != nil && ref.uid != "" {
+		d.opts.ReadOnlyHint(ReadOnlyHint{Namespace: ref.namespace, Pod: ref.name, UID: ref.uid,
+			WorkloadKind: ref.workloadKind, Workload: ref.wlName, Container: container, Path: path})
+	}
 }
 
 // ObserveLogLine counts a read-only failure found in a container's log; the scanner calls it.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +11,13 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/advise"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 )
 
 // adviseOptions are the flags of `advise`.
@@ -28,6 +33,8 @@ type adviseOptions struct {
 	summary, pods string
 	node          string
 	sample        bool
+	fromEvents    bool
+	kubeconfig    string
 }
 
 func adviseFlags(cmd *kingpin.CmdClause) *adviseOptions {
@@ -44,19 +51,24 @@ func adviseFlags(cmd *kingpin.CmdClause) *adviseOptions {
 	cmd.Flag("pods", "The pods of the same node, with --summary.").StringVar(&o.pods)
 	cmd.Flag("node", "The node object, with --summary (optional).").StringVar(&o.node)
 	cmd.Flag("sample", "Advise from the embedded sample node (a snapshot, not a window).").BoolVar(&o.sample)
+	cmd.Flag("from-events", "Advise on read-only root filesystems from the agent's ReadOnlyWriteFailed Events in the API server (no Prometheus needed): a writable emptyDir where the writes failed.").BoolVar(&o.fromEvents)
+	cmd.Flag("kubeconfig", "Kubeconfig for --from-events; in-cluster config when empty.").Envar("KUBECONFIG").StringVar(&o.kubeconfig)
 	return o
 }
 
 // source picks the source the flags name: exactly one of --prometheus.url, --summary, --sample.
 func (o *adviseOptions) source(c *common) (advise.Source, error) {
 	chosen := 0
-	for _, set := range []bool{o.prometheusURL != "", o.summary != "", o.sample} {
+	for _, set := range []bool{o.prometheusURL != "", o.summary != "", o.sample, o.fromEvents} {
 		if set {
 			chosen++
 		}
 	}
 	if chosen != 1 {
-		return nil, errors.New("advise needs exactly one of --prometheus.url, --summary (with --pods) or --sample")
+		return nil, errors.New("advise needs exactly one of --prometheus.url, --summary (with --pods), --sample or --from-events")
+	}
+	if o.fromEvents {
+		return nil, nil
 	}
 	if o.prometheusURL != "" {
 		window, err := advise.ParseWindow(o.window)
@@ -114,6 +126,9 @@ func runAdvise(c *common, o *adviseOptions, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
+	if o.fromEvents {
+		return readOnlyAdvice(ctx, o, out)
+	}
 	in, err := src.Observe(ctx)
 	if err != nil {
 		return err
@@ -121,4 +136,50 @@ func runAdvise(c *common, o *adviseOptions, out io.Writer) error {
 	sizing := advise.DefaultSizing()
 	sizing.Headroom = o.headroom
 	return advise.Analyze(in, sizing).Write(out, o.output)
+}
+
+// maxEventPages bounds the listing of hint Events (500 a page).
+const maxEventPages = 100
+
+// readOnlyAdvice lists the agent's ReadOnlyWriteFailed Events and writes the mounts that fix them.
+func readOnlyAdvice(ctx context.Context, o *adviseOptions, out io.Writer) error {
+	restConfig, err := apiServerConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kube.NewClient(restConfig)
+	if err != nil {
+		return err
+	}
+	list := client.ListFunc("events")
+	var events []corev1.Event
+	opts := metav1.ListOptions{FieldSelector: "reason=" + detect.ReadOnlyHintReason, Limit: 500}
+	for range maxEventPages {
+		obj, err := list(ctx, opts)
+		if err != nil {
+			return fmt.Errorf("listing %s Events: %w", detect.ReadOnlyHintReason, err)
+		}
+		page, ok := obj.(*corev1.EventList)
+		if !ok {
+			return fmt.Errorf("listing Events: got %T", obj)
+		}
+		for _, ev := range page.Items {
+			if o.namespace == "" || ev.Namespace == o.namespace {
+				events = append(events, ev)
+			}
+		}
+		if opts.Continue = page.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	mounts := advise.ReadOnlyMounts(advise.FailedWritesFromEvents(events))
+	switch o.output {
+	case advise.FormatJSON:
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(mounts)
+	case advise.FormatPatch:
+		return advise.WriteReadOnlyPatches(out, mounts)
+	}
+	return advise.WriteReadOnlyTable(out, mounts)
 }

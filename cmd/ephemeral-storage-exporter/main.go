@@ -121,6 +121,8 @@ type serveOptions struct {
 	informerResync        time.Duration
 	watchFailedEvents     bool
 	logScanEnabled        bool
+	readOnlyHints         bool
+	readOnlyHintInterval  time.Duration
 	logScanRoot           string
 	logScanInterval       time.Duration
 	logScanMaxBytesPerRun units.Base2Bytes
@@ -148,6 +150,8 @@ func serveFlags(cmd *kingpin.CmdClause) *serveOptions {
 	cmd.Flag("kube.resync", "Resync period of the pod and node informers.").Default("10m").DurationVar(&o.informerResync)
 	cmd.Flag("events.watch-failed", "Also watch reason=Failed Events (filtered to this node) for container creation failing on a read-only filesystem; off in very large clusters, where each agent would receive every node's Failed events.").
 		Default("true").BoolVar(&o.watchFailedEvents)
+	cmd.Flag("readonly.hint-events", "Post a ReadOnlyWriteFailed Warning Event on a pod whose container failed to write to its read-only root filesystem, naming the path and the directory to mount (needs RBAC events create); --no-readonly.hint-events turns it off.").Default("true").BoolVar(&o.readOnlyHints)
+	cmd.Flag("readonly.hint-interval", "At most one hint Event per pod, container and path per this interval.").Default("1h").DurationVar(&o.readOnlyHintInterval)
 	cmd.Flag("logscan.enabled", "Scan container logs under --logscan.root for read-only filesystem errors (needs a read-only hostPath of /var/log/pods).").BoolVar(&o.logScanEnabled)
 	cmd.Flag("logscan.root", "Root of the node's pod logs.").Default("/var/log/pods").StringVar(&o.logScanRoot)
 	cmd.Flag("logscan.interval", "How often the log scanner reads new log bytes.").Default("10s").DurationVar(&o.logScanInterval)

@@ -14,9 +14,11 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
@@ -76,7 +78,7 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 	agentOpts.OnSnapshot = func() { _, _, _ = exposition.Render() } // errors resurface in the scrape
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
 	exposition = collector.NewExposition(a)
-	eventsSynced, err := detectEvents(ctx, o, client, view, a.Snapshot, logger, reg)
+	eventsSynced, err := detectEvents(ctx, o, client, restConfig, view, a.Snapshot, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -125,9 +127,17 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 // detectEvents wires the eviction and read-only failure detector to the pod watch, the Event
 // watches and, when enabled, the log scanner, and starts what the node view does not. It returns
 // whether the Event watches have synced.
-func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, view *kube.NodeView,
+func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, restConfig *rest.Config, view *kube.NodeView,
 	snapshot func() *model.Snapshot, logger *slog.Logger, reg prometheus.Registerer) (func() bool, error) {
-	detector := detect.NewDetector(detect.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot})
+	opts := detect.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot}
+	if o.readOnlyHints {
+		hinter, err := readOnlyHinter(ctx, o, restConfig)
+		if err != nil {
+			return nil, err
+		}
+		opts.ReadOnlyHint = hinter.ReadOnly
+	}
+	detector := detect.NewDetector(opts)
 	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
 		return nil, err
 	}
@@ -153,6 +163,20 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, vie
 		}
 		return true
 	}, nil
+}
+
+// readOnlyHinter posts the hint Events through client-go's broadcaster, whose correlator
+// aggregates repeats and rate-limits per source and object.
+func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Config) (*detect.Hinter, error) {
+	sink, err := newEventSink(ctx, restConfig)
+	if err != nil {
+		return nil, err
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(sink)
+	go func() { <-ctx.Done(); broadcaster.Shutdown() }()
+	recorder := broadcaster.NewRecorder(hintScheme(), corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName})
+	return detect.NewHinter(recorder, o.readOnlyHintInterval, nil), nil
 }
 
 func apiServerConfig(kubeconfig string) (*rest.Config, error) {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,7 +39,11 @@ var wantRules = []rule{
 	{"nodes", "get,list,watch"},
 	{"pods", "list,watch"},
 	{"events", "list,watch"},
+	hintEvents,
 }
+
+// hintEvents is the read-only hint Event (readOnlyHints.enabled, on by default).
+var hintEvents = rule{"events", "create,patch"}
 
 var nodesProxy = rule{"nodes/proxy", "get"}
 
@@ -62,6 +67,7 @@ func TestChartRender(t *testing.T) {
 		values map[string]any
 		// what the rendering must show
 		proxy      bool
+		noHints    bool
 		logScan    bool
 		kinds      []string
 		wantArgs   []string
@@ -75,7 +81,7 @@ func TestChartRender(t *testing.T) {
 				"--kubelet.ca-file=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
 				"--eviction.hard=nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%,imagefs.inodesFree<5%",
 			},
-			absentArgs: []string{"--kubelet.insecure-skip-tls-verify", "--logscan.enabled", "--eviction.from-configz"},
+			absentArgs: []string{"--kubelet.insecure-skip-tls-verify", "--logscan.enabled", "--eviction.from-configz", "--no-readonly.hint-events"},
 		},
 		{
 			name:       "apiserver-proxy",
@@ -99,6 +105,14 @@ func TestChartRender(t *testing.T) {
 			kinds:      []string{"ClusterRole", "ClusterRoleBinding", "DaemonSet", "Service", "ServiceAccount"},
 			wantArgs:   []string{"--kubelet.mode=direct", "--kubelet.insecure-skip-tls-verify"},
 			absentArgs: []string{"--kubelet.ca-file=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"},
+		},
+		{
+			name:       "read-only hints off",
+			values:     map[string]any{"readOnlyHints": map[string]any{"enabled": false}},
+			noHints:    true,
+			kinds:      []string{"ClusterRole", "ClusterRoleBinding", "DaemonSet", "Service", "ServiceAccount"},
+			wantArgs:   []string{"--no-readonly.hint-events"},
+			absentArgs: []string{"--logscan.enabled"},
 		},
 		{
 			name:     "logScan",
@@ -138,12 +152,18 @@ func TestChartRender(t *testing.T) {
 			for _, a := range c.Args {
 				assert.True(t, strings.HasPrefix(a, "--"), "argument %q", a)
 				name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+				if negated, ok := strings.CutPrefix(name, "no-"); ok && !strings.Contains(a, "=") {
+					name = negated // kingpin's negation of a boolean flag
+				}
 				assert.True(t, known[name], "--%s is not a flag of the agent (cmd/ephemeral-storage-exporter)", name)
 			}
 			assert.Equal(t, ds.Spec.Selector.MatchLabels, subset(ds.Spec.Template.Labels, ds.Spec.Selector.MatchLabels))
 
 			role := only[*rbacv1.ClusterRole](t, docs)
 			want := append([]rule(nil), wantRules...)
+			if tc.noHints {
+				want = slices.DeleteFunc(want, func(r rule) bool { return r == hintEvents })
+			}
 			if tc.proxy {
 				want = append(want, nodesProxy)
 			}

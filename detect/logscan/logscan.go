@@ -18,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
 )
 
 // Options configure the container-log scanner.
@@ -37,8 +39,8 @@ type Options struct {
 // readerSize is the read buffer: lines longer than it are searched in their first bytes only.
 const readerSize = 64 << 10
 
-// LineSink receives the lines that may report a read-only failure, attributed from the path
-// /var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log.
+// LineSink receives one line per read-only failure (the one naming the path, when a failure
+// prints several), attributed from the path /var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log.
 type LineSink func(namespace, pod string, uid types.UID, container, line string)
 
 // Scanner reads only the bytes appended to container logs since its last run: an application's
@@ -62,6 +64,9 @@ type logFile struct {
 	pod       string
 	uid       types.UID
 	container string
+	// groups gather the lines of one failure, per stream: a program's stdout and stderr
+	// interleave in the file.
+	groups map[string]*detect.ReadOnlyGrouper
 }
 
 // New returns a scanner feeding sink.
@@ -285,6 +290,8 @@ func (s *Scanner) consume(f *logFile, r io.Reader) (int64, error) {
 			consumed += int64(len(line))
 			s.handleLine(f, line, false)
 		case errors.Is(err, io.EOF):
+			// What a program prints about one failure it prints at once: what is open now is whole.
+			s.flush(f)
 			return consumed, nil
 		default:
 			return consumed, err
@@ -298,15 +305,19 @@ func (s *Scanner) handleLine(f *logFile, raw []byte, complete bool) {
 		f.skipping = !complete
 		return
 	}
-	if !complete {
-		f.skipping = true
-		s.emit(f, raw)
-		return
-	}
 	// CRI format: <RFC3339Nano time> <stdout|stderr> <P|F> <message>
 	fields := bytes.SplitN(raw, []byte{' '}, 4)
+	if !complete {
+		f.skipping = true
+		stream := ""
+		if len(fields) == 4 {
+			stream = string(fields[1])
+		}
+		s.emit(f, stream, raw)
+		return
+	}
 	if len(fields) < 4 {
-		s.emit(f, raw) // not CRI: docker json-file or foreign, scan it whole
+		s.emit(f, "", raw) // not CRI: docker json-file or foreign, scan it whole
 		return
 	}
 	msg := fields[3]
@@ -320,20 +331,47 @@ func (s *Scanner) handleLine(f *logFile, raw []byte, complete bool) {
 		msg = append(f.partial, msg...)
 		f.partial = f.partial[:0]
 	}
-	s.emit(f, msg)
+	s.emit(f, string(fields[1]), msg)
 }
 
-func (s *Scanner) emit(f *logFile, msg []byte) {
+// emit passes one line of stream to its failure grouper, and a failure it closes to the sink.
+func (s *Scanner) emit(f *logFile, stream string, msg []byte) {
 	if len(msg) > s.opts.MaxLineBytes {
 		msg = msg[:s.opts.MaxLineBytes]
 	}
-	if !mayBeReadOnly(msg) {
-		return
+	g := f.groups[stream]
+	if g == nil {
+		if f.groups == nil {
+			f.groups = map[string]*detect.ReadOnlyGrouper{}
+		}
+		if len(f.groups) >= maxStreams {
+			return // stdout, stderr and "" (not CRI) are all there is
+		}
+		g = &detect.ReadOnlyGrouper{}
+		f.groups[stream] = g
 	}
-	s.sink(f.namespace, f.pod, f.uid, f.container, string(msg))
+	var failure detect.ReadOnlyFailure
+	var ok bool
+	if detect.MayBeReadOnly(msg) {
+		failure, ok = g.Line(string(msg))
+	} else {
+		failure, ok = g.Other()
+	}
+	if ok {
+		s.sink(f.namespace, f.pod, f.uid, f.container, failure.Message)
+	}
 }
 
-// mayBeReadOnly is a cheap filter before the parser's regular expressions.
-func mayBeReadOnly(b []byte) bool {
-	return bytes.Contains(b, []byte("nly file")) || bytes.Contains(b, []byte("NLY FILE")) || bytes.Contains(b, []byte("EROFS"))
+// maxStreams bounds the groupers of a file whatever its stream field says.
+const maxStreams = 3
+
+// flush passes the failures still open to the sink, in a fixed order.
+func (s *Scanner) flush(f *logFile) {
+	for _, stream := range []string{"stdout", "stderr", ""} {
+		if g := f.groups[stream]; g != nil {
+			if failure, ok := g.Flush(); ok {
+				s.sink(f.namespace, f.pod, f.uid, f.container, failure.Message)
+			}
+		}
+	}
 }

@@ -88,6 +88,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.eviction.fromConfigz }}
 - "--eviction.from-configz"
 {{- end }}
+{{- if not .Values.readOnlyHints.enabled }}
+- "--no-readonly.hint-events"
+{{- end }}
 {{- if .Values.logScan.enabled }}
 - "--logscan.enabled"
 - "--logscan.root=/var/log/pods"
