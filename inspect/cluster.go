@@ -248,7 +248,7 @@ func (c *Cluster) Pod(ctx context.Context, namespace, name string) (*model.Snaps
 	}
 	entry := findPod(snap, pod)
 	if entry == nil {
-		return nil, nil, fmt.Errorf("the kubelet on %s reports no stats for pod %s/%s (just started, or already gone)", pod.Spec.NodeName, namespace, name)
+		return nil, nil, noStatsError(pod.Spec.NodeName, pod)
 	}
 	return snap, entry, nil
 }

@@ -94,8 +94,13 @@ func WriteBreakdown(w io.Writer, b *Breakdown, output string) error {
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w)
+	if len(b.Volumes) == 0 {
+		fmt.Fprintln(w, "No volume with stats.")
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "VOLUME\tTYPE\tMEDIUM\tUSED\tSIZE LIMIT\tRATIO")
+	if len(b.Volumes) > 0 {
+		fmt.Fprintln(tw, "VOLUME\tTYPE\tMEDIUM\tUSED\tSIZE LIMIT\tRATIO")
+	}
 	for _, v := range b.Volumes {
 		if !wide && v.Type != model.VolumeEmptyDir && (v.Used == nil || *v.Used == 0) {
 			continue // -o wide lists the empty configMaps, secrets and projected tokens too

@@ -89,7 +89,11 @@ func (s *Sample) Pod(ctx context.Context, namespace, name string) (*model.Snapsh
 			if err != nil {
 				return nil, nil, err
 			}
-			return snap, findPod(snap, p), nil
+			entry := findPod(snap, p)
+			if entry == nil {
+				return nil, nil, noStatsError(snap.NodeName, p)
+			}
+			return snap, entry, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("pod %s/%s not found in the sample (try -A with top to list them)", namespace, name)
@@ -113,6 +117,14 @@ func findPod(snap *model.Snapshot, pod *corev1.Pod) *model.Pod {
 		}
 	}
 	return nil
+}
+
+// noStatsError says why a pod has no entry in its node's snapshot.
+func noStatsError(node string, pod *corev1.Pod) error {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return fmt.Errorf("pod %s/%s is %s: the kubelet accounts no storage to finished pods", pod.Namespace, pod.Name, pod.Status.Phase)
+	}
+	return fmt.Errorf("the kubelet on %s reports no stats for pod %s/%s (not started yet, or already gone)", node, pod.Namespace, pod.Name)
 }
 
 // TopRows are the rows of snapshots, each with its growth since the same node's previous
