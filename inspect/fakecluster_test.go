@@ -38,6 +38,12 @@ type fakeCluster struct {
 	// release ends every hanging request: the test closes it so the server can shut down.
 	release  chan struct{}
 	requests atomic.Int64
+	// inflight and maxInflight count concurrent summary requests.
+	inflight, maxInflight atomic.Int64
+	// latency is the simulated kubelet's answer time, so that concurrent reads overlap.
+	latency time.Duration
+	// forbidList makes pod and node lists answer 403.
+	forbidList bool
 	paths    sync.Map // path -> count
 }
 
@@ -111,6 +117,12 @@ func (f *fakeCluster) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case len(parts) == 7 && parts[2] == "nodes" && parts[4] == "proxy" && parts[5] == "stats" && parts[6] == "summary":
 		f.serveSummary(w, r, parts[3])
+	case f.forbidList && len(parts) == 3 && parts[2] == "nodes":
+		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "",
+			errFake(`User "viewer" cannot list resource "nodes" in API group "" at the cluster scope`)))
+	case f.forbidList && parts[len(parts)-1] == "pods":
+		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
+			errFake(`User "viewer" cannot list resource "pods" in API group ""`)))
 	case len(parts) == 3 && parts[2] == "nodes":
 		writeJSON(w, &corev1.NodeList{Items: f.nodes})
 	case len(parts) == 4 && parts[2] == "nodes":
@@ -139,6 +151,14 @@ func (f *fakeCluster) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeCluster) serveSummary(w http.ResponseWriter, r *http.Request, node string) {
+	n := f.inflight.Add(1)
+	defer f.inflight.Add(-1)
+	for {
+		m := f.maxInflight.Load()
+		if n <= m || f.maxInflight.CompareAndSwap(m, n) {
+			break
+		}
+	}
 	switch {
 	case f.forbidden[node]:
 		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Resource: "nodes", Group: ""}, node,
@@ -152,6 +172,14 @@ func (f *fakeCluster) serveSummary(w http.ResponseWriter, r *http.Request, node 
 		}
 		f.mu.Lock()
 	case f.summaries[node] != nil:
+		if f.latency > 0 {
+			f.mu.Unlock()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(f.latency):
+			}
+			f.mu.Lock()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(f.summaries[node])
 	default:
