@@ -44,7 +44,7 @@ type fakeCluster struct {
 	latency time.Duration
 	// forbidList makes pod and node lists answer 403.
 	forbidList bool
-	paths    sync.Map // path -> count
+	paths      sync.Map // path -> count
 }
 
 func newFakeCluster(t *testing.T) *fakeCluster {
