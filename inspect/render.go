@@ -43,6 +43,9 @@ type TopReport struct {
 func WriteTop(w, errw io.Writer, rep *TopReport, output string) error {
 	switch output {
 	case OutputJSON, OutputYAML:
+		if rep.Rows == nil {
+			rep.Rows = []Row{} // "rows": [], not null, for scripts
+		}
 		return writeDocument(w, rep, output)
 	}
 	if err := writeTopTable(w, rep, output == OutputWide); err != nil {
