@@ -22,7 +22,7 @@ func TestClusterPartialResults(t *testing.T) {
 	f := newFakeCluster(t)
 	var good []string
 	for _, v := range fixtures.Versions {
-		good = append(good, f.addDump(t, fixtures.Load(t, v)))
+		good = append(good, f.addDump(t, dumps(t)["kubelet-"+v]))
 	}
 	f.addNode("forbidden-node", true, false)
 	f.addNode("slow-node", false, true)
@@ -82,7 +82,7 @@ func TestClusterScope(t *testing.T) {
 	f := newFakeCluster(t)
 	sample := dumps(t)["sample"]
 	f.addDump(t, sample)
-	f.addDump(t, fixtures.Load(t, "1.31"))
+	f.addDump(t, dumps(t)["kubelet-1.31"])
 	f.addNode("forbidden-node", true, false)
 	c := &Cluster{Client: f.client(t), Model: defaultModel(t), Concurrency: 4, NodeTimeout: time.Second}
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -20,16 +21,25 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
 
-// dumps are the real kubelet recordings and the embedded sample.
+var (
+	dumpsOnce   sync.Once
+	loadedDumps map[string]*dump.Dump
+)
+
+// dumps are the real kubelet recordings and the embedded sample, decoded once per test binary:
+// the tests only read them.
 func dumps(t *testing.T) map[string]*dump.Dump {
 	t.Helper()
-	sample, err := dump.Sample()
-	require.NoError(t, err)
-	out := map[string]*dump.Dump{"sample": sample}
-	for _, v := range fixtures.Versions {
-		out["kubelet-"+v] = fixtures.Load(t, v)
-	}
-	return out
+	dumpsOnce.Do(func() {
+		sample, err := dump.Sample()
+		require.NoError(t, err)
+		loadedDumps = map[string]*dump.Dump{"sample": sample}
+		for _, v := range fixtures.Versions {
+			loadedDumps["kubelet-"+v] = fixtures.Load(t, v)
+		}
+	})
+	require.NotNil(t, loadedDumps, "the dumps failed to load in an earlier test")
+	return loadedDumps
 }
 
 func defaultModel(t *testing.T) model.Options {
