@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,7 +48,7 @@ type fakeCluster struct {
 	paths      sync.Map // path -> count
 }
 
-func newFakeCluster(t *testing.T) *fakeCluster {
+func newFakeCluster(t testing.TB) *fakeCluster {
 	f := &fakeCluster{summaries: map[string][]byte{}, forbidden: map[string]bool{}, hang: map[string]bool{}, release: make(chan struct{})}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
@@ -58,7 +59,7 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 }
 
 // addDump adds a recorded node: its node object (or a bare one), pods and summary.
-func (f *fakeCluster) addDump(t *testing.T, d *dump.Dump) string {
+func (f *fakeCluster) addDump(t testing.TB, d *dump.Dump) string {
 	t.Helper()
 	summary, err := d.Summary(context.Background())
 	require.NoError(t, err)
@@ -93,7 +94,7 @@ func (f *fakeCluster) addNode(name string, forbidden, hang bool) {
 	f.forbidden[name], f.hang[name] = forbidden, hang
 }
 
-func (f *fakeCluster) client(t *testing.T) kubernetes.Interface {
+func (f *fakeCluster) client(t testing.TB) kubernetes.Interface {
 	t.Helper()
 	c, err := kubernetes.NewForConfig(&rest.Config{Host: f.URL, QPS: 1000, Burst: 1000})
 	require.NoError(t, err)
@@ -124,7 +125,9 @@ func (f *fakeCluster) serve(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "",
 			errFake(`User "viewer" cannot list resource "pods" in API group ""`)))
 	case len(parts) == 3 && parts[2] == "nodes":
-		writeJSON(w, &corev1.NodeList{Items: f.nodes})
+		list := &corev1.NodeList{}
+		list.Items, list.Continue = page(f.nodes, r)
+		writeJSON(w, list)
 	case len(parts) == 4 && parts[2] == "nodes":
 		for i := range f.nodes {
 			if f.nodes[i].Name == parts[3] {
@@ -193,13 +196,27 @@ func (f *fakeCluster) servePods(w http.ResponseWriter, r *http.Request, namespac
 		writeStatus(w, apierrors.NewBadRequest(err.Error()))
 		return
 	}
-	list := &corev1.PodList{}
+	var pods []corev1.Pod
 	for _, p := range f.pods {
 		if (namespace == "" || p.Namespace == namespace) && sel.Matches(labels.Set(p.Labels)) {
-			list.Items = append(list.Items, p)
+			pods = append(pods, p)
 		}
 	}
+	list := &corev1.PodList{}
+	list.Items, list.Continue = page(pods, r)
 	writeJSON(w, list)
+}
+
+// page serves a list in pages of ?limit= items, as the API server does; the continue token is
+// the offset of the next page.
+func page[T any](items []T, r *http.Request) ([]T, string) {
+	from, _ := strconv.Atoi(r.URL.Query().Get("continue"))
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	from = min(max(from, 0), len(items))
+	if limit <= 0 || from+limit >= len(items) {
+		return items[from:], ""
+	}
+	return items[from : from+limit], strconv.Itoa(from + limit)
 }
 
 type errFake string

@@ -28,7 +28,7 @@ var (
 
 // dumps are the real kubelet recordings and the embedded sample, decoded once per test binary:
 // the tests only read them.
-func dumps(t *testing.T) map[string]*dump.Dump {
+func dumps(t testing.TB) map[string]*dump.Dump {
 	t.Helper()
 	dumpsOnce.Do(func() {
 		sample, err := dump.Sample()
@@ -42,7 +42,7 @@ func dumps(t *testing.T) map[string]*dump.Dump {
 	return loadedDumps
 }
 
-func defaultModel(t *testing.T) model.Options {
+func defaultModel(t testing.TB) model.Options {
 	t.Helper()
 	thresholds, err := accounting.ParseThresholds(accounting.DefaultEvictionHard)
 	require.NoError(t, err)
