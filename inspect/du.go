@@ -3,7 +3,6 @@ package inspect
 import (
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
@@ -84,7 +83,7 @@ func WriteBreakdown(w io.Writer, b *Breakdown, output string) error {
 		return writeDocument(w, b, output)
 	}
 	wide := output == OutputWide
-	fmt.Fprintf(w, "Pod %s/%s on node %s\n", b.Namespace, b.Pod, b.Node)
+	fmt.Fprintf(w, "Pod %s/%s on node %s\n", printable(b.Namespace), printable(b.Pod), printable(b.Node))
 	fmt.Fprintf(w, "Total %s", bytesOrDash(b.Total))
 	if b.Limit != nil {
 		fmt.Fprintf(w, " of pod limit %s (%s): evicted when pod total > pod limit", bytesOrDash(b.Limit), ratioOrDash(b.Ratio))
@@ -105,7 +104,7 @@ func WriteBreakdown(w io.Writer, b *Breakdown, output string) error {
 		if !wide && v.Type != model.VolumeEmptyDir && (v.Used == nil || *v.Used == 0) {
 			continue // -o wide lists the empty configMaps, secrets and projected tokens too
 		}
-		fmt.Fprintln(tw, strings.Join([]string{v.Name, v.Type, dash(v.Medium), bytesOrDash(v.Used), bytesOrDash(v.SizeLimit), ratioOrDash(v.Ratio)}, "\t"))
+		writeCells(tw, []string{v.Name, v.Type, dash(v.Medium), bytesOrDash(v.Used), bytesOrDash(v.SizeLimit), ratioOrDash(v.Ratio)})
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -118,7 +117,7 @@ func WriteBreakdown(w io.Writer, b *Breakdown, output string) error {
 	}
 	fmt.Fprintf(tw, "CONTAINER\tTYPE\t%s\tLOGS\tCOUNTED\tLIMIT\tRATIO\n", layer)
 	for _, c := range b.Containers {
-		fmt.Fprintln(tw, strings.Join([]string{c.Name, dash(c.Type), bytesOrDash(c.WritableLayer), bytesOrDash(c.Logs), bytesOrDash(c.Counted), bytesOrDash(c.Limit), ratioOrDash(c.Ratio)}, "\t"))
+		writeCells(tw, []string{c.Name, dash(c.Type), bytesOrDash(c.WritableLayer), bytesOrDash(c.Logs), bytesOrDash(c.Counted), bytesOrDash(c.Limit), ratioOrDash(c.Ratio)})
 	}
 	return tw.Flush()
 }

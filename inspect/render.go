@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"sigs.k8s.io/yaml"
 )
@@ -87,9 +88,27 @@ func writeTopTable(w io.Writer, rep *TopReport, wide bool) error {
 	header = append(header, "EVICTED WHEN")
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for i := range rep.Rows {
-		fmt.Fprintln(tw, strings.Join(tableCells(&rep.Rows[i], wide, rep.Watched), "\t"))
+		writeCells(tw, tableCells(&rep.Rows[i], wide, rep.Watched))
 	}
 	return tw.Flush()
+}
+
+// writeCells prints one table line. Names come from the kubelet and the API server: control
+// characters are dropped so that a name cannot break the table or drive the terminal.
+func writeCells(w io.Writer, cells []string) {
+	for i := range cells {
+		cells[i] = printable(cells[i])
+	}
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
+}
+
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func tableCells(r *Row, wide, watched bool) []string {
@@ -127,6 +146,6 @@ func writeFailed(w io.Writer, failed []NodeError) {
 	}
 	fmt.Fprintf(w, "Partial results: %d node(s) could not be read:\n", len(failed))
 	for _, f := range failed {
-		fmt.Fprintf(w, "  %s: %s\n", f.Node, f.Reason)
+		fmt.Fprintf(w, "  %s: %s\n", printable(f.Node), printable(f.Reason))
 	}
 }
