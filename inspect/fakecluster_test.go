@@ -96,7 +96,7 @@ func (f *fakeCluster) addNode(name string, forbidden, hang bool) {
 
 func (f *fakeCluster) client(t testing.TB) kubernetes.Interface {
 	t.Helper()
-	c, err := kubernetes.NewForConfig(&rest.Config{Host: f.URL, QPS: 1000, Burst: 1000})
+	c, err := kubernetes.NewForConfig(&rest.Config{Host: f.URL, QPS: -1}) // as the plugin configures it
 	require.NoError(t, err)
 	return c
 }

@@ -240,8 +240,9 @@ func (o *options) source() (inspect.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Many nodes are read at once: client-go's default 5 QPS would serialize them.
-	config.QPS, config.Burst = float32(max(o.concurrency, 5)), max(o.concurrency, 10)
+	// --concurrency already bounds the requests in flight, and the API server's priority and
+	// fairness protects it; client-go's default 5 QPS would make 1,000 nodes take over 3 minutes.
+	config.QPS = -1 // negative disables client-side rate limiting (rest.Config.QPS)
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return nil, err
