@@ -181,6 +181,102 @@ tests.append(('kubelet unreachable 50m-60m mid-alert: the alert stays, the outag
                                                     volume_alert('warning', 'web-3', 'cache', 'web', '82.5%', '21m 32s', '2h')]),
     ]}))
 
+# 6. Agent rollout mid-alert: at 75m the series move to a new instance (new agent pod). Wanted:
+# the same alert keeps firing (identity has no instance/job/agent pod label).
+lin = linear(60, 0.5, 90, 1.0, lim)
+tests.append(('agent rollout at 75m (new instance) mid-alert: the alert stays, same labels', {
+    'series': [info('shop', 'web-4', 'Deployment', 'web', 74), info('shop', 'web-4', 'Deployment', 'web', 95, instance='10.0.0.2:8080', gap=(0, 75))]
+    + vol('namespace="shop",pod="web-4",volume="cache"', lambda t: lin(t) if t < 75 else None, lim, 95)
+    + vol('namespace="shop",pod="web-4",volume="cache"', lambda t: lin(t) if t >= 75 else None, lim, 95, instance='10.0.0.2:8080'),
+    'expect': [
+        ('74m', 'EphemeralStorageVolumeFillingUp', [volume_alert('critical', 'web-4', 'cache', 'web', '72.5%', '16m 21s', '30m'),
+                                                    volume_alert('warning', 'web-4', 'cache', 'web', '72.5%', '16m 21s', '2h')]),
+        ('76m', 'EphemeralStorageVolumeFillingUp', [volume_alert('critical', 'web-4', 'cache', 'web', '75%', '15m 16s', '30m'),
+                                                    volume_alert('warning', 'web-4', 'cache', 'web', '75%', '15m 16s', '2h')]),
+    ]}))
+
+# 7. One duplicate pod_info series (two agents report the pod during a rollout, with different
+# workload labels): the join must not fail for every pod.
+tests.append(('duplicate pod_info: the alert still fires, once', {
+    'series': [info('shop', 'web-5', 'Deployment', 'web', 95), info('shop', 'web-5', 'ReplicaSet', 'web-abc', 95, instance='10.0.0.2:8080')]
+    + vol('namespace="shop",pod="web-5",volume="cache"', linear(60, 0.5, 90, 1.0, lim), lim, 95),
+    'expect': [
+        ('75m', 'EphemeralStorageVolumeFillingUp', [volume_alert('critical', 'web-5', 'cache', 'web', '75%', '14m 51s', '30m'),
+                                                    volume_alert('warning', 'web-5', 'cache', 'web', '75%', '14m 51s', '2h')]),
+    ]}))
+
+
+def counter(name, labels, fn, minutes, instance='10.0.0.1:8080'):
+    return {'series': f'{name}{{{J},instance="{instance}",node="n1",{labels}}}', 'values': samples(fn, minutes, 0)}
+
+
+EV = 'namespace="shop",workload_kind="Deployment",workload="web",cause="empty_dir",volume="cache",container="",resource=""'
+
+
+def evicted(n):
+    return exporter_alert('EphemeralStoragePodEvicted', 'warning',
+                          {'node': 'n1', 'namespace': 'shop', 'workload_kind': 'Deployment', 'workload': 'web', 'cause': 'empty_dir', 'volume': 'cache'},
+                          'The kubelet evicted pods for local ephemeral storage.',
+                          f'The kubelet on node n1 evicted {n} pod(s) of Deployment shop/web in the last 10m, cause empty_dir, emptyDir cache.')
+
+
+# 8. Counter born at 1 on a node whose agent started 3 min earlier: the alert fires at once.
+tests.append(('eviction counter born at 1, agent up since 3 min: fires at once, "1 pod(s)"', {
+    'series': agent(20, present=lambda t: t >= 0) + [counter('ephemeral_storage_evictions_total', EV, lambda t: 1 if t >= 3 else None, 20)],
+    'expect': [('2m', 'EphemeralStoragePodEvicted', []), ('4m', 'EphemeralStoragePodEvicted', [evicted(1)]), ('14m', 'EphemeralStoragePodEvicted', [])]}))
+
+# 9. A new agent re-counts an old eviction at its first scrape: no alert.
+tests.append(('counter born with the agent: no alert', {
+    'series': agent(20) + [counter('ephemeral_storage_evictions_total', EV, lambda t: 1, 20)],
+    'expect': [('1m', 'EphemeralStoragePodEvicted', []), ('5m', 'EphemeralStoragePodEvicted', [])]}))
+
+# 10. Counter 1 -> 2 at 10m, reset by an agent restart (new instance, born at 1) at 15m:
+# whole-number counts, scrapes not aligned with evaluation (increase() extrapolates to 1.07).
+tests.append(('counter increments and reset: whole numbers', {
+    'series': agent(30, present=lambda t: t < 15) + agent(30, instance='10.0.0.2:8080', present=lambda t: t >= 15)
+    + [counter('ephemeral_storage_evictions_total', EV, lambda t: (1 if t < 10 else 2) if t < 15 else None, 30),
+       counter('ephemeral_storage_evictions_total', EV, lambda t: 1 if t >= 15 else None, 30, instance='10.0.0.2:8080')],
+    'expect': [('12m', 'EphemeralStoragePodEvicted', [evicted(1)]), ('17m', 'EphemeralStoragePodEvicted', [evicted(1)]), ('28m', 'EphemeralStoragePodEvicted', [])]}))
+
+# 11. No limits at all: no bound, no ratio, no time to limit, no alert (and no error).
+tests.append(('no limits: quiet', {
+    'series': [info('shop', 'free-1', 'Deployment', 'free', 60),
+               {'series': f'ephemeral_storage_pod_usage_bytes{{{J},instance="10.0.0.1:8080",node="n1",namespace="shop",pod="free-1"}}',
+                'values': samples(lambda t: int(t * 50e6), 60)}],
+    'expect': quiet(['59m'], ['EphemeralStoragePodFillingUp', 'EphemeralStoragePodNearLimit'])}))
+
+# 12. 250 pods: 249 flat at 70%, one filling: exactly one alert.
+many = []
+for i in range(250):
+    fn = linear(60, 0.5, 90, 1.0, lim) if i == 137 else (lambda t: int(0.7 * lim))
+    many += [info('shop', f'web-{i}', 'Deployment', 'web', 80)] + vol(f'namespace="shop",pod="web-{i}",volume="cache"', fn, lim, 80)
+tests.append(('250 pods, one filling: exactly one alert', {
+    'series': many,
+    'expect': [('75m', 'EphemeralStorageVolumeFillingUp', [volume_alert('critical', 'web-137', 'cache', 'web', '75%', '14m 51s', '30m'),
+                                                            volume_alert('warning', 'web-137', 'cache', 'web', '75%', '14m 51s', '2h')])]}))
+
+# 13. A broken pod watch: named within 5 min.
+tests.append(('pod watch not synced: named', {
+    'series': [{'series': f'ephemeral_storage_exporter_informer_synced{{{J},instance="10.0.0.1:8080",node="n1",resource="pods"}}', 'values': const(0, 10)},
+               {'series': f'ephemeral_storage_exporter_informer_synced{{{J},instance="10.0.0.1:8080",node="n1",resource="events"}}', 'values': const(1, 10)}],
+    'expect': [('4m', 'EphemeralStorageExporterWatchNotSynced', []),
+               ('6m', 'EphemeralStorageExporterWatchNotSynced', [exporter_alert('EphemeralStorageExporterWatchNotSynced', 'warning', {'node': 'n1', 'resource': 'pods'},
+                   'ephemeral-storage-exporter has no synced watch of a resource: pod limits or evictions are unknown.',
+                   "The agent on node n1 has not synced its watch of pods for 5m: without pods, limits and ratios (and every pod-level alert) are missing; without events, evictions are missed.")])]}))
+
+# 14. Agent down, then all agents gone.
+tests.append(('agent down 0m-10m, no target after: named', {
+    'series': [{'series': 'up{job="ephemeral-storage-exporter",cluster="c1",instance="10.0.0.1:8080"}', 'values': samples(lambda t: 0 if t < 10 else None, 20, 0)}],
+    'expect': [('2m', 'EphemeralStorageExporterDown', []),
+               ('4m', 'EphemeralStorageExporterDown', [exporter_alert('EphemeralStorageExporterDown', 'warning', {'instance': '10.0.0.1:8080', 'job': 'ephemeral-storage-exporter'},
+                   'Prometheus cannot scrape an ephemeral-storage-exporter agent.',
+                   'Target 10.0.0.1:8080 has been down for 3m: storage usage and evictions on its node are not monitored.')]),
+               ('6m', 'EphemeralStorageExporterAbsent', [({'alertname': 'EphemeralStorageExporterAbsent', 'severity': 'critical'},
+                   {'summary': 'No ephemeral-storage-exporter target is up.',
+                    'description': "Prometheus has had no target of ephemeral-storage-exporter up for 5m: no node's ephemeral storage is monitored and no storage alert can fire.",
+                    'runbook_url': RB + 'ephemeralstorageexporterabsent'})]),
+               ]}))
+
 out = os.path.join(HERE, 'synthetic-oncall.yaml')
 with open(out, 'w') as f:
     f.write(dump(tests))
