@@ -32,6 +32,7 @@ type Config struct {
 		PeakRange   string  `yaml:"peak_range"`
 		Headroom    float64 `yaml:"headroom"`
 		LimitFactor float64 `yaml:"limit_factor"`
+		Floor       float64 `yaml:"floor"`
 	} `yaml:"recording"`
 }
 
@@ -129,6 +130,9 @@ func LoadConfig(path string) (*Config, error) {
 		if o.Namespace == "" || o.Workload == "" {
 			return nil, fmt.Errorf("opt_out: namespace and workload are required: %+v", o)
 		}
+	}
+	if c.Recording.Floor <= 0 {
+		return nil, fmt.Errorf("recording: floor must be > 0")
 	}
 	if c.Recording.Headroom < 1 || c.Recording.LimitFactor < 1 {
 		return nil, fmt.Errorf("recording: headroom and limit_factor must be >= 1")

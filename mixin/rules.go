@@ -518,45 +518,55 @@ func (c *Config) recordingRules() []Rule {
 		return render(`max by ([[.C]]namespace, workload_kind, workload`+by+`) (
   max_over_time(`+metric+`{[[.S]]`+sel+`}[`+rec.Step+`])
   * on ([[.C]]namespace, pod) group_left (workload_kind, workload)
-  max by ([[.C]]namespace, pod, workload_kind, workload) (ephemeral_storage_pod_info{[[.S]]})
+  topk by ([[.C]]namespace, pod) (1, max by ([[.C]]namespace, pod, workload_kind, workload) (ephemeral_storage_pod_info{[[.S]]}))
 )`, d)
 	}
 	cur := func(metric, sel, by string) string {
 		return render(`max by ([[.C]]namespace, workload_kind, workload`+by+`) (
   `+metric+`{[[.S]]`+sel+`}
   * on ([[.C]]namespace, pod) group_left (workload_kind, workload)
-  max by ([[.C]]namespace, pod, workload_kind, workload) (ephemeral_storage_pod_info{[[.S]]})
+  topk by ([[.C]]namespace, pod) (1, max by ([[.C]]namespace, pod, workload_kind, workload) (ephemeral_storage_pod_info{[[.S]]}))
 )`, d)
 	}
 	num := func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 	maxStep := ":max" + rec.Step
 	peak := func(name string) string { return "max_over_time(" + name + "[" + rec.PeakRange + "])" }
 
-	// emptyDir volumes: observed peak vs sizeLimit; suggested sizeLimit = peak x headroom.
+	// The sizing model of `advise` (advise/sizing.go, docs/advise.md#the-rules): disk emptyDirs
+	// count against the pod's limit, the sum of its containers' limits, so every container's
+	// request carries the pod's suggested emptyDir sizeLimits plus its own peak. advise also
+	// rounds up to a ladder of manifest-friendly steps; the rules do not round.
+	floor := num(rec.Floor)
+	wl := d.C + "namespace, workload_kind, workload"
+
+	// emptyDir volumes: observed peak vs sizeLimit; suggested sizeLimit = max(peak x headroom, floor).
 	vol := "workload_volume:ephemeral_storage_volume_used_bytes"
 	volSel, volBy := `, volume_type="empty_dir"`, ", volume, medium"
 	r(vol+maxStep, join("ephemeral_storage_volume_used_bytes", volSel, volBy))
 	r(vol+":peak", peak(vol+maxStep))
 	r("workload_volume:ephemeral_storage_volume_size_limit_bytes:max", cur("ephemeral_storage_volume_size_limit_bytes", volSel, volBy))
-	r("workload_volume:ephemeral_storage_volume_size_limit_bytes:suggested", vol+":peak * "+num(rec.Headroom))
+	r("workload_volume:ephemeral_storage_volume_size_limit_bytes:suggested", "clamp_min("+vol+`:peak{medium="disk"} * `+num(rec.Headroom)+", "+floor+")")
+	// The disk emptyDirs of one pod of the workload, summed: what its containers' limits must cover.
+	r("workload:ephemeral_storage_volume_size_limit_bytes:suggested_sum", "sum by ("+wl+") (workload_volume:ephemeral_storage_volume_size_limit_bytes:suggested)")
 
-	// Containers: what counts against the container limit.
+	// Containers: request = (pod's suggested disk emptyDir sum + own peak) x headroom, at least
+	// floor; limit = request x limit_factor.
 	ctr := "workload_container:ephemeral_storage_container_usage_bytes"
 	r(ctr+maxStep, join("ephemeral_storage_container_usage_bytes", "", ", container"))
 	r(ctr+":peak", peak(ctr+maxStep))
 	r("workload_container:ephemeral_storage_container_request_bytes:max", cur("ephemeral_storage_container_request_bytes", "", ", container"))
 	r("workload_container:ephemeral_storage_container_limit_bytes:max", cur("ephemeral_storage_container_limit_bytes", "", ", container"))
-	r("workload_container:ephemeral_storage_container_request_bytes:suggested", ctr+":peak * "+num(rec.Headroom))
-	r("workload_container:ephemeral_storage_container_limit_bytes:suggested", ctr+":peak * "+num(rec.Headroom*rec.LimitFactor))
+	r("workload_container:ephemeral_storage_container_request_bytes:suggested", "clamp_min(\n  (\n    "+ctr+":peak\n    + on ("+wl+") group_left ()\n    (workload:ephemeral_storage_volume_size_limit_bytes:suggested_sum or on ("+wl+") group by ("+wl+") ("+ctr+":peak) * 0)\n  ) * "+num(rec.Headroom)+",\n  "+floor+"\n)")
+	r("workload_container:ephemeral_storage_container_limit_bytes:suggested", "workload_container:ephemeral_storage_container_request_bytes:suggested * "+num(rec.LimitFactor))
 
-	// Pods: the whole pod's ephemeral storage (containers, disk emptyDirs, logs).
+	// Pods: the pod's limit is the sum of its containers' limits; observed pod peak to compare.
 	pod := "workload:ephemeral_storage_pod_usage_bytes"
 	r(pod+maxStep, join("ephemeral_storage_pod_usage_bytes", "", ""))
 	r(pod+":peak", peak(pod+maxStep))
 	r("workload:ephemeral_storage_pod_request_bytes:max", cur("ephemeral_storage_pod_request_bytes", "", ""))
 	r("workload:ephemeral_storage_pod_limit_bytes:max", cur("ephemeral_storage_pod_limit_bytes", "", ""))
-	r("workload:ephemeral_storage_pod_request_bytes:suggested", pod+":peak * "+num(rec.Headroom))
-	r("workload:ephemeral_storage_pod_limit_bytes:suggested", pod+":peak * "+num(rec.Headroom*rec.LimitFactor))
+	r("workload:ephemeral_storage_pod_request_bytes:suggested", "sum by ("+wl+") (workload_container:ephemeral_storage_container_request_bytes:suggested)")
+	r("workload:ephemeral_storage_pod_limit_bytes:suggested", "sum by ("+wl+") (workload_container:ephemeral_storage_container_limit_bytes:suggested)")
 	return rules
 }
 
