@@ -57,6 +57,9 @@ func GenerateFrom(configPath string) (map[string][]byte, error) {
 	if out["alerts/prometheusrule.yaml"], err = c.PrometheusRuleFile(groups); err != nil {
 		return nil, err
 	}
+	if out[chartTemplatesPath], err = c.ChartTemplatesFile(); err != nil {
+		return nil, err
+	}
 	dbs, err := c.Dashboards()
 	if err != nil {
 		return nil, err
