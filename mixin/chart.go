@@ -76,7 +76,7 @@ func (c *Config) ChartTemplatesFile() ([]byte, error) {
 		md, _ := model.ParseDuration(v)
 		pairs = append(pairs, strconv.FormatFloat(secs(v), 'f', -1, 64), "<<"+k+"_seconds>>", v, "<<"+k+">>", md.String(), "<<"+k+">>")
 	}
-	rep := strings.NewReplacer(pairs...)
+	rep := strings.NewReplacer(sortPairs(pairs)...)
 	var rules []chartRule
 	for _, g := range groups {
 		for _, r := range g.Rules {
@@ -119,3 +119,24 @@ func (c *Config) ChartTemplatesFile() ([]byte, error) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// sortPairs orders replacement pairs longest old string first (ties by text): NewReplacer tries
+// pairs in order at a position, and map iteration must not decide the output.
+func sortPairs(pairs []string) []string {
+	type pair struct{ old, new string }
+	ps := make([]pair, 0, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		ps = append(ps, pair{pairs[i], pairs[i+1]})
+	}
+	sort.Slice(ps, func(i, j int) bool {
+		if len(ps[i].old) != len(ps[j].old) {
+			return len(ps[i].old) > len(ps[j].old)
+		}
+		return ps[i].old < ps[j].old
+	})
+	out := make([]string, 0, len(pairs))
+	for _, p := range ps {
+		out = append(out, p.old, p.new)
+	}
+	return out
+}
