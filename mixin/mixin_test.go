@@ -37,6 +37,7 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 		"alerts/prometheusrule.yaml", "alerts/rules.yaml",
 		"dashboards/ephemeral-storage-capacity.json", "dashboards/ephemeral-storage-node.json",
 		"dashboards/ephemeral-storage-overview.json", "dashboards/ephemeral-storage-workload.json",
+		chartTemplatesPath,
 	}
 	var got []string
 	for n := range files {

@@ -184,7 +184,7 @@ and on ([[.C]]node, namespace, pod, volume)
 			`at 100% writes fail with ENOSPC, and the memory left for the application shrinks (OOM kill risk).`,
 	},
 	fillingUp("EphemeralStorageVolumeInodesFillingUp", groupVolumes, "pod_volume_inodes", "none",
-		"The inodes of a memory emptyDir",
+		"Inode usage of a memory emptyDir",
 		`memory emptyDir {{ $labels.volume }} of `+podText+` is running out of inodes: file creation then fails with ENOSPC. It`),
 	fillingUp("EphemeralStorageContainerFillingUp", groupContainers, "pod_container", "none (kubernetes-mixin has no ephemeral-storage alert)",
 		"A container's ephemeral storage",
@@ -232,7 +232,7 @@ and on ([[.C]]node, namespace, pod, container)
 		"A node filesystem is nearly at the kubelet's hard eviction threshold.",
 		`Signal {{ $labels.signal }} on node {{ $labels.node }} is at {{ $value | humanizePercentage }} of the usage at which the kubelet's hard eviction threshold is met. Past 100% the node gets DiskPressure and the kubelet evicts pods.`, false),
 	fillingUp("EphemeralStorageNodeInodesFillingUp", groupNodes, "node_inodes", "NodeFilesystemFilesFillingUp (node-mixin; this one predicts the kubelet's inodesFree threshold)",
-		"The inodes of a node filesystem",
+		"Inode usage of a node filesystem",
 		`Signal {{ $labels.signal }} on node {{ $labels.node }} approaches the kubelet's hard eviction threshold on free inodes; the node then gets DiskPressure and the kubelet evicts pods. It`),
 	{
 		Name: "EphemeralStorageNodeDiskPressure", Group: groupNodes, Severity: "critical", Params: []string{"for"},

@@ -277,6 +277,138 @@ tests.append(('agent down 0m-10m, no target after: named', {
                     'runbook_url': RB + 'ephemeralstorageexporterabsent'})]),
                ]}))
 
+
+def series(name, labels, fn, minutes, refresh=0, instance='10.0.0.1:8080'):
+    return {'series': f'{name}{{{J},instance="{instance}",node="n1"{"," if labels else ""}{labels}}}', 'values': samples(fn, minutes, refresh)}
+
+
+# 15. Container and pod limits filling linearly (50% -> 100% in 30 min after an hour at 50%),
+# a second container and pod flat at 99%: time-to-limit warning and critical >= 15 min before
+# the eviction for the filling ones, the nearly-full critical for the flat ones.
+C1, P1 = 'namespace="shop",pod="api-1",container="app"', 'namespace="shop",pod="api-1"'
+C2, P2 = 'namespace="shop",pod="api-2",container="app"', 'namespace="shop",pod="api-2"'
+fill = linear(60, 0.5, 90, 1.0, lim)
+tests.append(('container and pod limits: filling linearly, and flat at 99%', {
+    'series': [info('shop', 'api-1', 'Deployment', 'api', 95), info('shop', 'api-2', 'Deployment', 'api', 95),
+               series('ephemeral_storage_container_usage_bytes', C1, fill, 95, 90), series('ephemeral_storage_container_limit_bytes', C1, lambda t: lim, 95),
+               series('ephemeral_storage_pod_usage_bytes', P1, fill, 95, 90), series('ephemeral_storage_pod_limit_bytes', P1, lambda t: lim, 95),
+               series('ephemeral_storage_container_usage_bytes', C2, lambda t: int(0.99 * lim), 95), series('ephemeral_storage_container_limit_bytes', C2, lambda t: lim, 95),
+               series('ephemeral_storage_pod_usage_bytes', P2, lambda t: int(0.99 * lim), 95), series('ephemeral_storage_pod_limit_bytes', P2, lambda t: lim, 95)]
+    + vol('namespace="shop",pod="api-2",volume="cache"', lambda t: int(0.99 * lim), lim, 95),
+    'expect': [('60m', n, []) for n in ['EphemeralStorageContainerFillingUp', 'EphemeralStoragePodFillingUp']]
+    + [('1m', n, []) for n in ['EphemeralStorageContainerNearLimit', 'EphemeralStoragePodNearLimit']]
+    + [('75m', 'EphemeralStorageContainerFillingUp', 'PROBE'), ('75m', 'EphemeralStoragePodFillingUp', 'PROBE'),
+       ('75m', 'EphemeralStorageContainerNearLimit', 'PROBE'), ('75m', 'EphemeralStoragePodNearLimit', 'PROBE'),
+       ('1m', 'EphemeralStorageVolumeNearSizeLimit', []), ('75m', 'EphemeralStorageVolumeNearSizeLimit', 'PROBE')]}))
+
+# 16. Node nodefs filling toward its hard eviction threshold (available 100 GiB -> 10 GiB threshold
+# at -1 GiB/min after 1h flat), inodes falling likewise; imagefs flat near the threshold.
+NODE_CAP = 200 * GIB
+avail = lambda t: int((100 - max(0, t - 60)) * GIB)
+tests.append(('node nodefs bytes and inodes falling toward the eviction threshold', {
+    'series': [series('ephemeral_storage_node_fs_capacity_bytes', 'fs="nodefs"', lambda t: NODE_CAP, 130),
+               series('ephemeral_storage_node_fs_available_bytes', 'fs="nodefs"', avail, 130, 90),
+               series('ephemeral_storage_node_eviction_threshold_bytes', 'signal="nodefs.available"', lambda t: 10 * GIB, 130),
+               series('ephemeral_storage_node_fs_inodes', 'fs="nodefs"', lambda t: 1000000, 130),
+               series('ephemeral_storage_node_fs_inodes_free', 'fs="nodefs"', lambda t: int(500000 - max(0, t - 60) * 5000), 130, 90),
+               series('ephemeral_storage_node_eviction_threshold_inodes', 'signal="nodefs.inodesFree"', lambda t: 50000, 130),
+               series('ephemeral_storage_node_fs_capacity_bytes', 'fs="imagefs"', lambda t: NODE_CAP, 130),
+               series('ephemeral_storage_node_fs_available_bytes', 'fs="imagefs"', lambda t: 12 * GIB, 130, 90),
+               series('ephemeral_storage_node_eviction_threshold_bytes', 'signal="imagefs.available"', lambda t: 10 * GIB, 130)],
+    'expect': [('60m', 'EphemeralStorageNodeFillingUp', []), ('60m', 'EphemeralStorageNodeInodesFillingUp', []), ('3m', 'EphemeralStorageNodeNearEvictionThreshold', []),
+               ('125m', 'EphemeralStorageNodeFillingUp', 'PROBE'), ('125m', 'EphemeralStorageNodeInodesFillingUp', 'PROBE'),
+               ('10m', 'EphemeralStorageNodeNearEvictionThreshold', 'PROBE')]}))
+
+# 17. A memory emptyDir: 90% of its tmpfs and 20 MiB (fires), and its inodes running out.
+MEM = 'namespace="shop",pod="db-0",volume="shm",volume_type="empty_dir",medium="memory"'
+tests.append(('memory emptyDir share of memory, and its inodes', {
+    'series': [info('shop', 'db-0', 'StatefulSet', 'db', 100),
+               series('ephemeral_storage_volume_size_limit_ratio', MEM, lambda t: 0.9, 100),
+               series('ephemeral_storage_volume_used_bytes', MEM, lambda t: 20 * (1 << 20), 100),
+               series('ephemeral_storage_volume_inodes', MEM, lambda t: 100000, 100),
+               series('ephemeral_storage_volume_inodes_free', MEM, lambda t: int(100000 - max(0, t - 40) * 1500 - 40000), 100, 90)],
+    'expect': [('14m', 'EphemeralStorageMemoryVolumeNearSizeLimit', []), ('16m', 'EphemeralStorageMemoryVolumeNearSizeLimit', 'PROBE'),
+               ('40m', 'EphemeralStorageVolumeInodesFillingUp', []), ('55m', 'EphemeralStorageVolumeInodesFillingUp', 'PROBE')]}))
+
+# 18. Writable-layer drift, read-only write failures, DiskPressure, unmatched pods.
+DR = 'namespace="shop",pod="web-9",container="app"'
+tests.append(('writable layer drift, EROFS failures, DiskPressure, unmatched pods', {
+    'series': [info('shop', 'web-9', 'Deployment', 'web', 100),
+               series('ephemeral_storage_container_info', DR + ',container_type="app",read_only_root_filesystem="false"', lambda t: 1, 100),
+               series('ephemeral_storage_container_rootfs_bytes', DR, lambda t: int(t * (1 << 20)), 100, 90),
+               series('ephemeral_storage_read_only_write_failures_total', 'namespace="shop",workload_kind="Deployment",workload="web",container="app",source="event"', lambda t: None if t < 5 else (1 if t < 7 else 3), 100)]
+    + agent(100)
+    + [series('ephemeral_storage_node_disk_pressure', '', lambda t: 1 if t >= 20 else 0, 100),
+       series('ephemeral_storage_exporter_pods_unmatched', '', lambda t: 2 if t >= 30 else 0, 100)],
+    'expect': [('4m', 'EphemeralStorageReadOnlyWriteFailures', []), ('8m', 'EphemeralStorageReadOnlyWriteFailures', 'PROBE'),
+               ('20m', 'EphemeralStorageContainerWritableLayerDrift', []), ('60m', 'EphemeralStorageContainerWritableLayerDrift', 'PROBE'),
+               ('21m', 'EphemeralStorageNodeDiskPressure', []), ('23m', 'EphemeralStorageNodeDiskPressure', 'PROBE'),
+               ('34m', 'EphemeralStorageExporterPodsUnmatched', []), ('36m', 'EphemeralStorageExporterPodsUnmatched', 'PROBE'),
+               ('36m', 'EphemeralStorageExporterAbsent', [])]}))
+
+EXPECTED = {}
+
+
+def fill_text(kind_text, ratio, ttl):
+    return f'{kind_text} It is at {ratio} and reaches the bound in about {ttl} at its growth rate (see the runbook for the method).'
+
+
+def two(name, labels, what, text, crit='30m', warn='2h'):
+    return [exporter_alert(name, sev, labels, f'{what} is predicted to reach its bound within {h}.', text)
+            for sev, h in (('critical', crit), ('warning', warn))]
+
+
+def wl(d, kind='Deployment', name='api'):
+    return dict(d, workload_kind=kind, workload=name)
+
+
+CTR = 'container app of pod shop/api-1 (Deployment api) on node n1 is filling up toward its ephemeral-storage limit (logs, plus the writable layer when the node has no dedicated imagefs); the kubelet evicts the pod when usage passes it.'
+POD = "pod shop/api-1 (Deployment api) on node n1 is filling up toward its ephemeral-storage limit, the sum of its containers' limits (container logs and writable layers, disk emptyDirs); the kubelet evicts it when usage passes it."
+NODE = "Signal nodefs.available on node n1 approaches the kubelet's hard eviction threshold; the node then gets DiskPressure and the kubelet evicts pods."
+NODEI = "Signal nodefs.inodesFree on node n1 approaches the kubelet's hard eviction threshold on free inodes; the node then gets DiskPressure and the kubelet evicts pods."
+MEMI = 'memory emptyDir shm of pod shop/db-0 (StatefulSet db) on node n1 is running out of inodes: file creation then fails with ENOSPC.'
+EXPECTED[('75m', 'EphemeralStorageContainerFillingUp')] = two('EphemeralStorageContainerFillingUp', wl({'bound': 'container', 'node': 'n1', 'namespace': 'shop', 'pod': 'api-1', 'container': 'app'}),
+    "A container's ephemeral storage", fill_text(CTR, '75%', '14m 51s'))
+EXPECTED[('75m', 'EphemeralStoragePodFillingUp')] = two('EphemeralStoragePodFillingUp', wl({'bound': 'pod', 'node': 'n1', 'namespace': 'shop', 'pod': 'api-1'}),
+    "A pod's ephemeral storage", fill_text(POD, '75%', '14m 51s'))
+EXPECTED[('75m', 'EphemeralStorageContainerNearLimit')] = [exporter_alert('EphemeralStorageContainerNearLimit', 'critical', wl({'node': 'n1', 'namespace': 'shop', 'pod': 'api-2', 'container': 'app'}),
+    'A container is nearly at its ephemeral-storage limit; the kubelet evicts the pod when it passes it.',
+    'container app of pod shop/api-2 (Deployment api) on node n1 uses 99% of its ephemeral-storage limit. The kubelet evicts the pod as soon as usage passes 100%.')]
+EXPECTED[('75m', 'EphemeralStoragePodNearLimit')] = [exporter_alert('EphemeralStoragePodNearLimit', 'critical', wl({'node': 'n1', 'namespace': 'shop', 'pod': 'api-2'}),
+    'A pod is nearly at its total ephemeral-storage limit; the kubelet evicts it when it passes it.',
+    "pod shop/api-2 (Deployment api) on node n1 uses 99% of the sum of its containers' ephemeral-storage limits. The kubelet evicts the pod as soon as usage passes 100%.")]
+# nodefs: 35 GiB available at 125m, threshold 10 GiB, -1 GiB/min: 25 min left; predicted 25m 16s
+EXPECTED[('125m', 'EphemeralStorageNodeFillingUp')] = two('EphemeralStorageNodeFillingUp', {'bound': 'node', 'node': 'n1', 'signal': 'nodefs.available'},
+    'A node filesystem', fill_text(NODE, '86.58%', '25m 16s'), crit='2h', warn='1d')
+EXPECTED[('125m', 'EphemeralStorageNodeInodesFillingUp')] = two('EphemeralStorageNodeInodesFillingUp', {'bound': 'node_inodes', 'node': 'n1', 'signal': 'nodefs.inodesFree'},
+    'Inode usage of a node filesystem', fill_text(NODEI, '86.58%', '25m 16s'), crit='2h', warn='1d')
+EXPECTED[('10m', 'EphemeralStorageNodeNearEvictionThreshold')] = [exporter_alert('EphemeralStorageNodeNearEvictionThreshold', 'critical', {'node': 'n1', 'signal': 'imagefs.available'},
+    "A node filesystem is nearly at the kubelet's hard eviction threshold.",
+    "Signal imagefs.available on node n1 is at 98.95% of the usage at which the kubelet's hard eviction threshold is met. Past 100% the node gets DiskPressure and the kubelet evicts pods.")]
+EXPECTED[('16m', 'EphemeralStorageMemoryVolumeNearSizeLimit')] = [exporter_alert('EphemeralStorageMemoryVolumeNearSizeLimit', 'warning', wl({'node': 'n1', 'namespace': 'shop', 'pod': 'db-0', 'volume': 'shm'}, 'StatefulSet', 'db'),
+    'A memory-backed emptyDir (tmpfs) takes a large share of the memory its pod may use.',
+    'memory emptyDir shm of pod shop/db-0 (StatefulSet db) on node n1 is 90% full. Its size is min(sizeLimit, pod memory limit, node allocatable memory), and its pages count against the container memory limit: at 100% writes fail with ENOSPC, and the memory left for the application shrinks (OOM kill risk).')]
+# inodes: 60000 free - 1500/min after 40m; at 55m 61% used, 36500 free: 24 min left; predicted 26m 28s
+EXPECTED[('55m', 'EphemeralStorageVolumeInodesFillingUp')] = two('EphemeralStorageVolumeInodesFillingUp', wl({'bound': 'volume_inodes', 'node': 'n1', 'namespace': 'shop', 'pod': 'db-0', 'volume': 'shm'}, 'StatefulSet', 'db'),
+    'Inode usage of a memory emptyDir', fill_text(MEMI, '61%', '26m 28s'))
+EXPECTED[('8m', 'EphemeralStorageReadOnlyWriteFailures')] = [exporter_alert('EphemeralStorageReadOnlyWriteFailures', 'warning', wl({'node': 'n1', 'namespace': 'shop', 'container': 'app'}, 'Deployment', 'web'),
+    'A container fails to write: Read-only file system.',
+    'container app of Deployment shop/web on node n1 hit 3 write failure(s) with "Read-only file system" (EROFS) in the last 10m: it writes to a path that is not a mounted volume while its root filesystem is read-only.')]
+EXPECTED[('60m', 'EphemeralStorageContainerWritableLayerDrift')] = [exporter_alert('EphemeralStorageContainerWritableLayerDrift', 'info', wl({'node': 'n1', 'namespace': 'shop', 'pod': 'web-9', 'container': 'app'}, 'Deployment', 'web'),
+    'A container without readOnlyRootFilesystem keeps writing to its writable layer.',
+    'container app of pod shop/web-9 (Deployment web) on node n1 wrote 60MiB to its writable layer in the last 1h. Mount a volume at the paths it writes to and set readOnlyRootFilesystem: true.')]
+EXPECTED[('23m', 'EphemeralStorageNodeDiskPressure')] = [exporter_alert('EphemeralStorageNodeDiskPressure', 'critical', {'node': 'n1'},
+    'A node has the DiskPressure condition; the kubelet is evicting pods.',
+    'Node n1 has had DiskPressure for 2m: a nodefs or imagefs eviction threshold is met, the kubelet evicts pods and admits no new BestEffort pods.')]
+EXPECTED[('36m', 'EphemeralStorageExporterPodsUnmatched')] = [exporter_alert('EphemeralStorageExporterPodsUnmatched', 'warning', {'node': 'n1'},
+    'ephemeral-storage-exporter sees pods in the kubelet summary it has no spec for.',
+    "2 pod(s) on node n1 have had no pod spec in the agent's view for 5m: their usage is exported, their limits, ratios and alerts are not.")]
+EXPECTED[('75m', 'EphemeralStorageVolumeNearSizeLimit')] = [exporter_alert('EphemeralStorageVolumeNearSizeLimit', 'critical', wl({'node': 'n1', 'namespace': 'shop', 'pod': 'api-2', 'volume': 'cache'}),
+    'An emptyDir volume is nearly at its sizeLimit; the kubelet evicts the pod when it passes it.',
+    'emptyDir cache of pod shop/api-2 (Deployment api) on node n1 uses 99% of its sizeLimit. The kubelet evicts the pod, without graceful shutdown, as soon as usage passes 100%.')]
+for _, t in tests:
+    t['expect'] = [(at, n, EXPECTED[(at, n)] if e == 'PROBE' else e) for at, n, e in t['expect']]
+
 out = os.path.join(HERE, 'synthetic-oncall.yaml')
 with open(out, 'w') as f:
     f.write(dump(tests))
