@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -419,3 +420,74 @@ func TestEveryAlertHasPromtoolTests(t *testing.T) {
 
 // optOutSeries is recorded only when a workload is opted out (config opt_out, Helm prometheusRule.optOut).
 const optOutSeries = "ephemeral_storage:alert_opt_out"
+
+// Every panel has a unique id, the first overview panel is the next-evictions table sorted by
+// time to limit, and every table names its value columns (no "Value #A" on screen).
+func TestPanelIDsAndColumnNames(t *testing.T) {
+	files, err := Generate(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range files {
+		if !strings.HasPrefix(name, "dashboards/") {
+			continue
+		}
+		var db struct {
+			Panels []map[string]any `json:"panels"`
+		}
+		if err := json.Unmarshal(b, &db); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[float64]bool{}
+		var walk func(ps []any)
+		check := func(p map[string]any) {
+			id, _ := p["id"].(float64)
+			if id == 0 || seen[id] {
+				t.Errorf("%s: panel %q: id %v missing or repeated", name, p["title"], p["id"])
+			}
+			seen[id] = true
+			if p["type"] != "table" {
+				return
+			}
+			targets, _ := p["targets"].([]any)
+			var rename map[string]any
+			for _, tr := range p["transformations"].([]any) {
+				if o, ok := tr.(map[string]any)["options"].(map[string]any)["renameByName"].(map[string]any); ok {
+					rename = o
+				}
+			}
+			for i := range targets {
+				col := "Value"
+				if len(targets) > 1 {
+					col = "Value #" + string(rune('A'+i))
+				}
+				if n, _ := rename[col].(string); n == "" {
+					t.Errorf("%s: table %q: column %s has no name", name, p["title"], col)
+				}
+			}
+		}
+		walk = func(ps []any) {
+			for _, p := range ps {
+				check(p.(map[string]any))
+				if sub, ok := p.(map[string]any)["panels"].([]any); ok {
+					walk(sub)
+				}
+			}
+		}
+		var all []any
+		for _, p := range db.Panels {
+			all = append(all, p)
+		}
+		walk(all)
+		if name == "dashboards/ephemeral-storage-overview.json" {
+			first := db.Panels[0]
+			if first["title"] != "Next evictions" || first["type"] != "table" {
+				t.Errorf("overview: first panel is %q (%v), want the Next evictions table", first["title"], first["type"])
+			}
+			sortBy := fmt.Sprint(first["options"].(map[string]any)["sortBy"])
+			if !strings.Contains(sortBy, "Time to limit") {
+				t.Errorf("overview: next evictions sorted by %s, want Time to limit", sortBy)
+			}
+		}
+	}
+}
