@@ -367,7 +367,7 @@ func (sc *scenario) checkAlerts(t *testing.T, filler *corev1.Pod) {
 		t.Log(line)
 		report.WriteString(line + "\n")
 	}
-	for _, k := range []string{"EphemeralStorageVolumeNearSizeLimit/warning", "EphemeralStorageVolumeFillingUp/warning"} {
+	for _, k := range []string{"EphemeralStorageVolumeNearSizeLimit/critical", "EphemeralStorageVolumeFillingUp/critical"} {
 		a := tl[k]
 		switch {
 		case a == nil || a.pending.IsZero():
