@@ -31,3 +31,11 @@ test-alerts: install-promtool
 	cd mixin && $(GO) test -count=1 ./...
 
 TEST_TARGETS += test-generated test-alerts
+
+# A real Prometheus on loopback scraping a loopback replay of the agent with honor_labels and
+# Operator-style target labels: node series carry no agent labels (hack/honor-labels-test.sh).
+.PHONY: test-honor-labels
+test-honor-labels:
+	hack/honor-labels-test.sh
+
+LONG_TARGETS += test-honor-labels
