@@ -35,6 +35,13 @@ TEST_TARGETS := fmt-check vet test-unit
 LONG_TARGETS :=
 include $(sort $(wildcard hack/make/*.mk))
 
+# Every generated file, from its single source: alerts/config.yaml + mixin/ -> alerts/*.yaml,
+# dashboards/*.json, docs/runbooks.md's alert table, the chart's files/ (rules, alert templates,
+# dashboards); alerts/tests/gen_synthetic_oncall.py -> alerts/tests/synthetic-oncall.yaml.
+# `make test` (test-generated) fails when a checked-in copy differs from a fresh generation.
+.PHONY: generate
+generate: generate-mixin
+
 .PHONY: test test-long
 test: $(TEST_TARGETS)
 test-long: $(LONG_TARGETS)

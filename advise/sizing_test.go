@@ -1,9 +1,11 @@
 package advise
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"sigs.k8s.io/yaml"
 )
 
 func TestRoundUp(t *testing.T) {
@@ -146,4 +148,27 @@ func TestParseSelector(t *testing.T) {
 	}
 	_, _, err = ParseSelector("")
 	assert.NoError(t, err)
+}
+
+// The capacity recording rules (alerts/config.yaml recording:) suggest sizes with the same model
+// and numbers as advise: one sizing model (docs/advise.md#the-rules).
+func TestSizingMatchesRecordingRules(t *testing.T) {
+	raw, err := os.ReadFile("../alerts/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Recording struct {
+			Headroom    float64 `json:"headroom"`
+			LimitFactor float64 `json:"limit_factor"`
+			Floor       int64   `json:"floor"`
+		} `json:"recording"`
+	}
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	assert.Equal(t, DefaultHeadroom, c.Recording.Headroom, "emptyDir headroom")
+	assert.Equal(t, RequestOverhead, c.Recording.Headroom, "request overhead")
+	assert.Equal(t, float64(LimitFactor), c.Recording.LimitFactor)
+	assert.Equal(t, DefaultFloor, c.Recording.Floor)
 }

@@ -32,6 +32,21 @@ func TestWorkload(t *testing.T) {
 		{"static pod", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "etcd-n1",
 			Annotations: map[string]string{MirrorPodAnnotation: "abc"}, OwnerReferences: owned("Node", "n1")},
 			Spec: corev1.PodSpec{NodeName: "n1"}}, "Node", "n1"},
+		// 29412345 minutes since the epoch: 2025-12-02, the CronJob controller's Job name suffix.
+		{"job of a cronjob", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "backup-29412345-x7k2p",
+			OwnerReferences: owned("Job", "backup-29412345")}}, "CronJob", "backup"},
+		{"cronjob name with dashes", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-backup-nightly-29412345-abcde",
+			OwnerReferences: owned("Job", "db-backup-nightly-29412345")}}, "CronJob", "db-backup-nightly"},
+		{"hand-made job with a small number", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "migrate-2-abcde",
+			OwnerReferences: owned("Job", "migrate-2")}}, "Job", "migrate-2"},
+		{"hand-made job with a date", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "load-20240101-abcde",
+			OwnerReferences: owned("Job", "load-20240101")}}, "Job", "load-20240101"},
+		{"job suffix with a leading zero", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x",
+			OwnerReferences: owned("Job", "report-029412345")}}, "Job", "report-029412345"},
+		{"job suffix past 2100", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x",
+			OwnerReferences: owned("Job", "report-99999999")}}, "Job", "report-99999999"},
+		{"job name that is only digits", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x",
+			OwnerReferences: owned("Job", "29412345")}}, "Job", "29412345"},
 		{"orphan", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "debug"}}, "Pod", "debug"},
 	}
 	for _, tt := range tests {

@@ -24,13 +24,32 @@ type Config struct {
 		Namespace string            `yaml:"namespace"`
 		Labels    map[string]string `yaml:"labels"`
 	} `yaml:"prometheus_rule"`
-	Alerts    map[string]*AlertParams `yaml:"alerts"`
-	Recording struct {
+	Alerts      map[string]*AlertParams `yaml:"alerts"`
+	TimeToLimit TimeToLimit             `yaml:"time_to_limit"`
+	OptOut      []OptOut                `yaml:"opt_out"`
+	Recording   struct {
 		Step        string  `yaml:"step"`
 		PeakRange   string  `yaml:"peak_range"`
 		Headroom    float64 `yaml:"headroom"`
 		LimitFactor float64 `yaml:"limit_factor"`
+		Floor       float64 `yaml:"floor"`
 	} `yaml:"recording"`
+}
+
+// TimeToLimit is the method of the time-to-limit recording rules (see timeToLimitRules).
+type TimeToLimit struct {
+	FastRange       string  `yaml:"fast_range"`
+	SlowRange       string  `yaml:"slow_range"`
+	MinGrowth       float64 `yaml:"min_growth"`
+	MinAge          string  `yaml:"min_age"`
+	HighWaterRange  string  `yaml:"high_water_range"`
+	HighWaterOffset string  `yaml:"high_water_offset"`
+}
+
+// OptOut names a workload whose pods never alert.
+type OptOut struct {
+	Namespace string `yaml:"namespace"`
+	Workload  string `yaml:"workload"`
 }
 
 // AlertParams are the tunables of one alert; which ones an alert uses is declared by its definition.
@@ -39,12 +58,16 @@ type AlertParams struct {
 	Critical    *float64 `yaml:"critical"`
 	For         string   `yaml:"for"`
 	CriticalFor string   `yaml:"critical_for"`
-	Range       string   `yaml:"range"`
-	Horizon     string   `yaml:"horizon"`
-	MinRatio    *float64 `yaml:"min_ratio"`
-	MinBytes    *float64 `yaml:"min_bytes"`
-	Window      string   `yaml:"window"`
-	MaxSeconds  *float64 `yaml:"max_seconds"`
+	// time-to-limit alerts: fire when the bound is reached within the horizon
+	WarningHorizon  string   `yaml:"warning_horizon"`
+	CriticalHorizon string   `yaml:"critical_horizon"`
+	KeepFiringFor   string   `yaml:"keep_firing_for"`
+	Range           string   `yaml:"range"`
+	Horizon         string   `yaml:"horizon"`
+	MinRatio        *float64 `yaml:"min_ratio"`
+	MinBytes        *float64 `yaml:"min_bytes"`
+	Window          string   `yaml:"window"`
+	MaxSeconds      *float64 `yaml:"max_seconds"`
 }
 
 // set lists the parameters that are set, by YAML key.
@@ -59,6 +82,9 @@ func (p *AlertParams) set() []string {
 	add("critical", p.Critical != nil)
 	add("for", p.For != "")
 	add("critical_for", p.CriticalFor != "")
+	add("keep_firing_for", p.KeepFiringFor != "")
+	add("warning_horizon", p.WarningHorizon != "")
+	add("critical_horizon", p.CriticalHorizon != "")
 	add("range", p.Range != "")
 	add("horizon", p.Horizon != "")
 	add("min_ratio", p.MinRatio != nil)
@@ -91,6 +117,23 @@ func LoadConfig(path string) (*Config, error) {
 			return nil, fmt.Errorf("recording: %w", err)
 		}
 	}
+	t := c.TimeToLimit
+	for _, d := range []string{t.FastRange, t.SlowRange, t.MinAge, t.HighWaterRange, t.HighWaterOffset} {
+		if _, err := model.ParseDuration(d); err != nil {
+			return nil, fmt.Errorf("time_to_limit: %w", err)
+		}
+	}
+	if t.MinGrowth <= 0 || t.MinGrowth >= 1 {
+		return nil, fmt.Errorf("time_to_limit.min_growth must be in (0, 1)")
+	}
+	for _, o := range c.OptOut {
+		if o.Namespace == "" || o.Workload == "" {
+			return nil, fmt.Errorf("opt_out: namespace and workload are required: %+v", o)
+		}
+	}
+	if c.Recording.Floor <= 0 {
+		return nil, fmt.Errorf("recording: floor must be > 0")
+	}
 	if c.Recording.Headroom < 1 || c.Recording.LimitFactor < 1 {
 		return nil, fmt.Errorf("recording: headroom and limit_factor must be >= 1")
 	}
@@ -98,7 +141,7 @@ func LoadConfig(path string) (*Config, error) {
 		if p == nil {
 			return nil, fmt.Errorf("alerts.%s: empty", name)
 		}
-		for _, d := range []string{p.For, p.CriticalFor, p.Range, p.Horizon, p.Window} {
+		for _, d := range []string{p.For, p.CriticalFor, p.KeepFiringFor, p.WarningHorizon, p.CriticalHorizon, p.Range, p.Horizon, p.Window} {
 			if d == "" {
 				continue
 			}
@@ -142,7 +185,7 @@ func (c *Config) checkParams(defs []alertDef) error {
 }
 
 func keyOrder(k string) int {
-	for i, o := range []string{"warning", "critical", "for", "critical_for", "range", "horizon", "min_ratio", "min_bytes", "window", "max_seconds"} {
+	for i, o := range []string{"warning", "critical", "for", "critical_for", "keep_firing_for", "warning_horizon", "critical_horizon", "range", "horizon", "min_ratio", "min_bytes", "window", "max_seconds"} {
 		if o == k {
 			return i
 		}

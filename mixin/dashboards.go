@@ -108,15 +108,31 @@ func ts(title, desc, unit string, w, h uint32, qs ...query) *timeseries.PanelBui
 	return b
 }
 
+// columnName names a table's value column by its unit when its query has no legend.
+var columnName = map[string]string{"percentunit": "Ratio", "bytes": "Bytes", "short": "Count", "s": "Seconds"}
+
 func tbl(title, desc, unit string, w, h uint32, qs ...query) *table.PanelBuilder {
 	for i := range qs {
 		qs[i].instant = true
+	}
+	// Named value columns: a table's instant values come as "Value" (one query) or "Value #A"...
+	rename := map[string]any{}
+	for i, q := range qs {
+		name := q.legend
+		if name == "" {
+			name = columnName[unit]
+		}
+		if len(qs) == 1 {
+			rename["Value"] = name
+		} else {
+			rename["Value #"+string(rune('A'+i))] = name
+		}
 	}
 	b := table.NewPanelBuilder().Title(title).Description(desc).Unit(unit).Datasource(dsRef).
 		Targets(targets(qs)).Span(w).Height(h).
 		Transformations([]dashboard.DataTransformerConfig{
 			{Id: "merge", Options: map[string]any{}},
-			{Id: "organize", Options: map[string]any{"excludeByName": map[string]any{"Time": true}}},
+			{Id: "organize", Options: map[string]any{"excludeByName": map[string]any{"Time": true}, "renameByName": rename}},
 		})
 	if unit == "percentunit" {
 		b = b.Thresholds(thresholds(0.85, 1))
@@ -172,7 +188,7 @@ func (c *Config) Dashboards() (map[string][]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		j, err := json.MarshalIndent(db, "", "  ")
+		j, err := withPanelIDs(db)
 		if err != nil {
 			return nil, err
 		}
@@ -181,9 +197,61 @@ func (c *Config) Dashboards() (map[string][]byte, error) {
 	return out, nil
 }
 
+// nextEvictions is the overview's first panel: every bound with a time to limit (the recorded
+// <level>:ephemeral_storage_time_to_limit_seconds, growth guards included), soonest first, with the
+// ratio now, coloured by time left and linked to the workload dashboard.
+func (d *dash) nextEvictions() *table.PanelBuilder {
+	union := func(metric string) string {
+		pods := d.x(`(
+  label_replace(pod_volume:` + metric + `{R}, "what", "emptyDir $1", "volume", "(.+)")
+  or label_replace(pod_container:` + metric + `{R}, "what", "container $1", "container", "(.+)")
+  or label_replace(pod:` + metric + `{R}, "what", "pod", "", "")
+  or label_replace(pod_volume_inodes:` + metric + `{R}, "what", "tmpfs inodes $1", "volume", "(.+)")
+)
+* on (C namespace, pod) group_left (workload_kind, workload)
+  topk by (C namespace, pod) (1, max by (C namespace, pod, workload_kind, workload) (ephemeral_storage_pod_info{S}))`)
+		nodes := d.x(`label_replace(node_signal:` + metric + `{R}, "what", "node $1", "signal", "(.+)")
+or label_replace(node_inodes:` + metric + `{R}, "what", "node $1", "signal", "(.+)")`)
+		return "max by (" + d.cl + "node, namespace, pod, workload_kind, workload, what) (\n" + pods + "\nor\n" + nodes + "\n)"
+	}
+	ttl := union("ephemeral_storage_time_to_limit_seconds")
+	ratio := union("ephemeral_storage_limit_ratio") + " and on (" + d.cl + "node, namespace, pod, workload_kind, workload, what) " + ttl
+	cell := func(mode string) dashboard.DynamicConfigValue {
+		return dashboard.DynamicConfigValue{Id: "custom.cellOptions", Value: map[string]any{"type": mode}}
+	}
+	desc := "What the kubelet will evict next, soonest first: every emptyDir, container, pod and node bound whose usage grows toward it (docs/runbooks.md#time-to-limit: no entry for flat, shrinking, warming-up or saw-tooth usage). Red: under 30 min; orange: under 2 h."
+	b := tbl("Next evictions", desc, "s", 24, 10, query{expr: ttl, legend: "Time to limit"}, query{expr: ratio, legend: "Ratio now"})
+	return b.
+		Transformations([]dashboard.DataTransformerConfig{
+			{Id: "merge", Options: map[string]any{}},
+			{Id: "organize", Options: map[string]any{
+				"excludeByName": map[string]any{"Time": true},
+				"indexByName":   map[string]any{"Value #A": 0, "namespace": 1, "workload_kind": 2, "workload": 3, "pod": 4, "what": 5, "Value #B": 6, "node": 7},
+				"renameByName": map[string]any{"Value #A": "Time to limit", "Value #B": "Ratio now", "namespace": "Namespace", "workload_kind": "Kind",
+					"workload": "Workload", "pod": "Pod", "what": "Bound", "node": "Node", "cluster": "Cluster"},
+			}},
+		}).
+		SortBy([]cog.Builder[common.TableSortByFieldState]{common.NewTableSortByFieldStateBuilder().DisplayName("Time to limit").Desc(false)}).
+		OverrideByName("Time to limit", []dashboard.DynamicConfigValue{
+			{Id: "unit", Value: "s"}, cell("color-background"),
+			{Id: "thresholds", Value: map[string]any{"mode": "absolute", "steps": []map[string]any{
+				{"color": "red", "value": nil}, {"color": "orange", "value": 1800}, {"color": "green", "value": 7200}}}},
+		}).
+		OverrideByName("Ratio now", []dashboard.DynamicConfigValue{
+			{Id: "unit", Value: "percentunit"}, cell("gauge"),
+			{Id: "thresholds", Value: map[string]any{"mode": "absolute", "steps": []map[string]any{
+				{"color": "green", "value": nil}, {"color": "orange", "value": 0.85}, {"color": "red", "value": 0.95}}}},
+		}).
+		OverrideByName("Workload", []dashboard.DynamicConfigValue{
+			{Id: "links", Value: []map[string]any{{"title": "Workload dashboard",
+				"url": "/d/" + uidWorkload + "?${__url_time_range}&var-datasource=${datasource}&var-namespace=${__data.fields.Namespace}&var-workload=${__data.fields.Workload}"}}},
+		})
+}
+
 func (d *dash) overview() *dashboard.DashboardBuilder {
 	ratioDesc := "Usage divided by the bound the kubelet enforces; the kubelet evicts the pod when it passes 100%."
-	return d.base(uidOverview, "Ephemeral storage / Overview", "Cluster-wide: what is closest to eviction, evictions by cause, nodes near DiskPressure, read-only filesystem failures.").
+	return d.base(uidOverview, "Ephemeral storage / Overview", "Cluster-wide: what the kubelet evicts next and when, evictions by cause, nodes near DiskPressure, read-only filesystem failures.").
+		WithPanel(d.nextEvictions()).
 		WithRow(dashboard.NewRowBuilder("Now")).
 		WithPanel(st("Nodes with DiskPressure", "Nodes that have the DiskPressure condition.", "short", 4, 4, []float64{1},
 			query{expr: d.x(`sum(ephemeral_storage_node_disk_pressure{S}) or vector(0)`)})).
@@ -335,4 +403,33 @@ func (d *dash) capacity() *dashboard.DashboardBuilder {
 			query{expr: r(`workload:ephemeral_storage_pod_limit_bytes:suggested{R}`)})).
 		WithPanel(ts("Pod peak / limit", "Peak usage of each workload's pods against their limit.", "percentunit", 24, 8,
 			query{expr: r(`workload:ephemeral_storage_pod_usage_bytes:peak{R} / workload:ephemeral_storage_pod_limit_bytes:max{R}`), legend: "{{namespace}}/{{workload}}"}))
+}
+
+// withPanelIDs renders a dashboard with every panel numbered 1, 2, ... in layout order (rows and
+// their panels included): stable ids for links and provisioning, the same on every generation.
+func withPanelIDs(db any) ([]byte, error) {
+	raw, err := json.Marshal(db)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	id := 0
+	var walk func(ps []any)
+	walk = func(ps []any) {
+		for _, p := range ps {
+			pm := p.(map[string]any)
+			id++
+			pm["id"] = id
+			if sub, ok := pm["panels"].([]any); ok {
+				walk(sub)
+			}
+		}
+	}
+	if ps, ok := m["panels"].([]any); ok {
+		walk(ps)
+	}
+	return json.MarshalIndent(m, "", "  ")
 }

@@ -14,7 +14,26 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
+
+// addRunbooks adds docs/runbooks.md with a fresh alerts table to files.
+func addRunbooks(root, configPath string, files map[string][]byte) error {
+	c, err := LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	md, err := os.ReadFile(filepath.Join(root, "docs", "runbooks.md"))
+	if err != nil {
+		return err
+	}
+	b, err := withAlertsTable(c, md)
+	if err != nil {
+		return err
+	}
+	files["docs/runbooks.md"] = b
+	return nil
+}
 
 // Generate renders every generated file, keyed by its path relative to the repository root.
 func Generate(root string) (map[string][]byte, error) {
@@ -38,6 +57,9 @@ func GenerateFrom(configPath string) (map[string][]byte, error) {
 	if out["alerts/prometheusrule.yaml"], err = c.PrometheusRuleFile(groups); err != nil {
 		return nil, err
 	}
+	if out[chartTemplatesPath], err = c.ChartTemplatesFile(); err != nil {
+		return nil, err
+	}
 	dbs, err := c.Dashboards()
 	if err != nil {
 		return nil, err
@@ -46,6 +68,35 @@ func GenerateFrom(configPath string) (map[string][]byte, error) {
 		out["dashboards/"+name] = b
 	}
 	return out, nil
+}
+
+// withAlertsTable returns docs/runbooks.md with the generated alerts table between its markers.
+func withAlertsTable(c *Config, md []byte) ([]byte, error) {
+	const begin, end = "<!-- BEGIN generated alerts table -->\n", "<!-- END generated alerts table -->"
+	i, j := bytes.Index(md, []byte(begin)), bytes.Index(md, []byte(end))
+	if i < 0 || j < i {
+		return nil, fmt.Errorf("docs/runbooks.md: no %q ... %q markers", begin, end)
+	}
+	var b bytes.Buffer
+	b.Write(md[:i+len(begin)])
+	b.WriteString("| Alert | Severity | Complements / replaces |\n|---|---|---|\n")
+	for _, d := range alertDefs {
+		p := c.Alerts[d.Name]
+		sev := d.Severity
+		switch {
+		case p.WarningHorizon != "":
+			sev = "warning (" + p.WarningHorizon + " to limit), critical (" + p.CriticalHorizon + ")"
+		case p.Warning != nil && p.Critical != nil:
+			sev = "warning, critical"
+		case p.Warning != nil:
+			sev = "warning"
+		case p.Critical != nil:
+			sev = "critical"
+		}
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s |\n", d.Name, strings.ToLower(d.Name), sev, d.Complements)
+	}
+	b.Write(md[j:])
+	return b.Bytes(), nil
 }
 
 func main() {
@@ -64,6 +115,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	if *outDir == *root {
+		// the runbooks' alerts table, only for the repository's own config
+		if err := addRunbooks(*root, *config, files); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	names := make([]string, 0, len(files))
 	for n := range files {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,7 @@ func TestGeneratedFilesUpToDate(t *testing.T) {
 		"alerts/prometheusrule.yaml", "alerts/rules.yaml",
 		"dashboards/ephemeral-storage-capacity.json", "dashboards/ephemeral-storage-node.json",
 		"dashboards/ephemeral-storage-overview.json", "dashboards/ephemeral-storage-workload.json",
+		chartTemplatesPath,
 	}
 	var got []string
 	for n := range files {
@@ -154,7 +156,7 @@ func checkExpr(t *testing.T, where, q string, allowed map[string]bool) {
 		n++
 		if vs.Name == "" {
 			t.Errorf("%s: selector without a metric name: %s", where, vs)
-		} else if !allowed[vs.Name] {
+		} else if !allowed[vs.Name] && vs.Name != optOutSeries {
 			t.Errorf("%s: metric %s is neither in docs/metrics.md nor recorded", where, vs.Name)
 		}
 		return nil
@@ -250,11 +252,11 @@ func TestConfigRejectsUnknownParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Alerts["NodeDiskPressure"].Window = "5m"
+	c.Alerts["EphemeralStorageNodeDiskPressure"].Window = "5m"
 	if _, err := c.Groups(); err == nil {
 		t.Error("a parameter the alert does not use was accepted")
 	}
-	delete(c.Alerts, "NodeDiskPressure")
+	delete(c.Alerts, "EphemeralStorageNodeDiskPressure")
 	if _, err := c.Groups(); err == nil {
 		t.Error("a missing alert was accepted")
 	}
@@ -412,6 +414,80 @@ func TestEveryAlertHasPromtoolTests(t *testing.T) {
 	for _, d := range alertDefs {
 		if !fires[d.Name] || !quiet[d.Name] {
 			t.Errorf("%s: alerts/tests needs a case where it fires (%v) and one where it must not (%v)", d.Name, fires[d.Name], quiet[d.Name])
+		}
+	}
+}
+
+// optOutSeries is recorded only when a workload is opted out (config opt_out, Helm prometheusRule.optOut).
+const optOutSeries = "ephemeral_storage:alert_opt_out"
+
+// Every panel has a unique id, the first overview panel is the next-evictions table sorted by
+// time to limit, and every table names its value columns (no "Value #A" on screen).
+func TestPanelIDsAndColumnNames(t *testing.T) {
+	files, err := Generate(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range files {
+		if !strings.HasPrefix(name, "dashboards/") {
+			continue
+		}
+		var db struct {
+			Panels []map[string]any `json:"panels"`
+		}
+		if err := json.Unmarshal(b, &db); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[float64]bool{}
+		var walk func(ps []any)
+		check := func(p map[string]any) {
+			id, _ := p["id"].(float64)
+			if id == 0 || seen[id] {
+				t.Errorf("%s: panel %q: id %v missing or repeated", name, p["title"], p["id"])
+			}
+			seen[id] = true
+			if p["type"] != "table" {
+				return
+			}
+			targets, _ := p["targets"].([]any)
+			var rename map[string]any
+			for _, tr := range p["transformations"].([]any) {
+				if o, ok := tr.(map[string]any)["options"].(map[string]any)["renameByName"].(map[string]any); ok {
+					rename = o
+				}
+			}
+			for i := range targets {
+				col := "Value"
+				if len(targets) > 1 {
+					col = "Value #" + string(rune('A'+i))
+				}
+				if n, _ := rename[col].(string); n == "" {
+					t.Errorf("%s: table %q: column %s has no name", name, p["title"], col)
+				}
+			}
+		}
+		walk = func(ps []any) {
+			for _, p := range ps {
+				check(p.(map[string]any))
+				if sub, ok := p.(map[string]any)["panels"].([]any); ok {
+					walk(sub)
+				}
+			}
+		}
+		var all []any
+		for _, p := range db.Panels {
+			all = append(all, p)
+		}
+		walk(all)
+		if name == "dashboards/ephemeral-storage-overview.json" {
+			first := db.Panels[0]
+			if first["title"] != "Next evictions" || first["type"] != "table" {
+				t.Errorf("overview: first panel is %q (%v), want the Next evictions table", first["title"], first["type"])
+			}
+			sortBy := fmt.Sprint(first["options"].(map[string]any)["sortBy"])
+			if !strings.Contains(sortBy, "Time to limit") {
+				t.Errorf("overview: next evictions sorted by %s, want Time to limit", sortBy)
+			}
 		}
 	}
 }

@@ -341,6 +341,9 @@ func checkMonitor(t *testing.T, u *unstructured.Unstructured, selector map[strin
 		assert.Equal(t, true, ep["honorLabels"], "the measured pods' namespace/pod labels win over the agent's")
 		// The job the alerts select on (job="ephemeral-storage-exporter"), whatever the release name.
 		assert.Contains(t, ep["relabelings"], map[string]any{"targetLabel": "job", "replacement": "ephemeral-storage-exporter"})
+		// With honorLabels, node-level series (no namespace/pod/container of their own) would
+		// take the agent's target labels: the monitors drop them from the target.
+		assert.Contains(t, ep["relabelings"], map[string]any{"action": "labeldrop", "regex": "(namespace|pod|container)"})
 	case "PrometheusRule":
 		groups, found, err := unstructured.NestedSlice(u.Object, "spec", "groups")
 		require.NoError(t, err)

@@ -37,7 +37,7 @@ type kubeletReading struct {
 // windows shortened). One set of pods runs every scenario at once, so the suite waits for the
 // kubelet once:
 //   - filler: emptyDir sizeLimit 20Mi filled at 256KiB/s until the kubelet evicts it (alerts go
-//     pending then fire before that; PodEvictedForStorage fires after);
+//     pending then fire before that; EphemeralStoragePodEvicted fires after);
 //   - rootfiller: writes to its writable layer past its 8Mi ephemeral-storage limit;
 //   - rofail: tries to write to its read-only root, exits 1 (FallbackToLogsOnError);
 //   - memvol: a medium: Memory emptyDir (sizeLimit 8Mi, memory limit 64Mi);

@@ -347,8 +347,8 @@ func (sc *scenario) alertTimelines(t *testing.T, sel string) map[string]*alertTi
 }
 
 // checkAlerts: on the e2e Prometheus (rules rendered from testdata/alerts-config.yaml),
-// EmptyDirNearSizeLimit and EmptyDirFillingUp go pending, then firing, before the kubelet evicts
-// the filler; PodEvictedForStorage fires after.
+// EphemeralStorageVolumeNearSizeLimit and EphemeralStorageVolumeFillingUp go pending, then firing, before the kubelet evicts
+// the filler; EphemeralStoragePodEvicted fires after.
 func (sc *scenario) checkAlerts(t *testing.T, filler *corev1.Pod) {
 	if sc.e.Rules == "" {
 		t.Skip("E2E_RULES unset (run through hack/e2e/run.sh): no rules loaded")
@@ -367,7 +367,7 @@ func (sc *scenario) checkAlerts(t *testing.T, filler *corev1.Pod) {
 		t.Log(line)
 		report.WriteString(line + "\n")
 	}
-	for _, k := range []string{"EmptyDirNearSizeLimit/warning", "EmptyDirFillingUp/warning"} {
+	for _, k := range []string{"EphemeralStorageVolumeNearSizeLimit/critical", "EphemeralStorageVolumeFillingUp/critical"} {
 		a := tl[k]
 		switch {
 		case a == nil || a.pending.IsZero():
@@ -380,10 +380,10 @@ func (sc *scenario) checkAlerts(t *testing.T, filler *corev1.Pod) {
 			t.Errorf("%s fired at %s, not before the eviction (%s)", k, a.firing.Format("15:04:05.000"), evictedAt.Format("15:04:05"))
 		}
 	}
-	// PodEvictedForStorage has no `for`: it fires from the first evaluation that sees the counter.
-	q := fmt.Sprintf(`ALERTS{alertname="PodEvictedForStorage",alertstate="firing",namespace=%q,workload="filler",cause="empty_dir",volume="data"}`, scenarioNS)
+	// EphemeralStoragePodEvicted has no `for`: it fires from the first evaluation that sees the counter.
+	q := fmt.Sprintf(`ALERTS{alertname="EphemeralStoragePodEvicted",alertstate="firing",namespace=%q,workload="filler",cause="empty_dir",volume="data"}`, scenarioNS)
 	var firedAt time.Time
-	eventually(t, 60*time.Second, time.Second, "PodEvictedForStorage firing for the filler", func() (bool, string) {
+	eventually(t, 60*time.Second, time.Second, "EphemeralStoragePodEvicted firing for the filler", func() (bool, string) {
 		s, err := promQuery(sc.hc, sc.promURL, q+"[15m]")
 		if err != nil {
 			return false, err.Error()
@@ -396,9 +396,9 @@ func (sc *scenario) checkAlerts(t *testing.T, filler *corev1.Pod) {
 		return len(s) > 0, "no sample"
 	})
 	if firedAt.Before(evictedAt) {
-		t.Errorf("PodEvictedForStorage fired at %s, before the eviction (%s)", firedAt, evictedAt)
+		t.Errorf("EphemeralStoragePodEvicted fired at %s, before the eviction (%s)", firedAt, evictedAt)
 	}
-	line := fmt.Sprintf("PodEvictedForStorage/warning (filler, cause=empty_dir) firing %s", rel(firedAt, evictedAt))
+	line := fmt.Sprintf("EphemeralStoragePodEvicted/warning (filler, cause=empty_dir) firing %s", rel(firedAt, evictedAt))
 	t.Log(line)
 	report.WriteString(line + "\n")
 	// The other scenarios' alerts, for the record (not asserted: see docs/e2e.md).

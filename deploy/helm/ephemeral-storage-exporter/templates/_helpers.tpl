@@ -102,3 +102,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - {{ . | quote }}
 {{- end }}
 {{- end }}
+
+{{/*
+Seconds in a Prometheus duration ("1h30m" -> 5400), for the alert overrides: PromQL takes
+time-to-limit horizons in seconds.
+*/}}
+{{- define "ese.durationSeconds" -}}
+{{- $s := toString . -}}
+{{- if not (regexMatch "^([0-9]+(ms|s|m|h|d|w|y))+$" $s) -}}
+{{- fail (printf "prometheusRule.alertOverrides: %q is not a Prometheus duration" $s) -}}
+{{- end -}}
+{{- $units := dict "ms" 0 "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 "y" 31536000 -}}
+{{- $total := 0 -}}
+{{- range $m := regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" $s -1 -}}
+{{- $total = add $total (mul (regexFind "^[0-9]+" $m | atoi) (get $units (regexReplaceAll "^[0-9]+" $m ""))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
