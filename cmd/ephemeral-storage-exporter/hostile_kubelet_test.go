@@ -157,7 +157,6 @@ func TestHostileKubeletEchoesAuthorization(t *testing.T) {
 	assert.NotContains(t, p.logs(), token[:12], "not even a prefix")
 }
 
-
 // gzipBody compresses body.
 func gzipBody(t *testing.T, body []byte) []byte {
 	t.Helper()
