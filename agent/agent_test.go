@@ -258,7 +258,8 @@ func TestBackgroundStopsWhenUnscraped(t *testing.T) {
 
 	a.Refresh(context.Background())
 	require.Eventually(t, func() bool { return k.calls.Load() > calls }, 5*time.Second, 5*time.Millisecond, "a scrape wakes the loop")
-	assert.NotNil(t, a.Snapshot())
+	// The request is counted before its snapshot is stored: wait for the fresh snapshot.
+	require.Eventually(t, func() bool { return a.Snapshot() != nil }, 5*time.Second, 5*time.Millisecond, "the woken fetch serves fresh data")
 }
 
 func TestNextWaitIsJitteredAroundTheInterval(t *testing.T) {

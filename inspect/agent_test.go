@@ -52,7 +52,10 @@ func TestRatiosEqualTheAgents(t *testing.T) {
 // the plugin keys its rows.
 func agentRatios(t *testing.T, d *dump.Dump) map[string]float64 {
 	t.Helper()
-	opts := agent.Options{NodeName: "node", Timeout: time.Second, MaxStaleness: time.Hour, Now: d.Time, Model: defaultModel(t)}
+	summary, err := d.Summary(context.Background())
+	require.NoError(t, err)
+	// The agent refuses a summary of another node than its own.
+	opts := agent.Options{NodeName: summary.Node.NodeName, Timeout: time.Second, MaxStaleness: time.Hour, Now: d.Time, Model: defaultModel(t)}
 	a := agent.New(opts, d, d.View(), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	a.Refresh(context.Background())
 	text, _, err := collector.NewExposition(a).Render()

@@ -127,7 +127,7 @@ func appendSignalRows(rows []Row, snap *model.Snapshot) []Row {
 	for i := range snap.Node.Signals {
 		s := &snap.Node.Signals[i]
 		fs := signalFilesystem(snap, s.Name)
-		if !s.Ratio.OK || fs == nil {
+		if !s.Ratio.OK || !s.Threshold.OK || fs == nil {
 			continue
 		}
 		capacity, available := fs.Capacity, fs.Available
@@ -138,13 +138,13 @@ func appendSignalRows(rows []Row, snap *model.Snapshot) []Row {
 		if !capacity.OK || !available.OK {
 			continue
 		}
-		threshold := formatBytes(s.Threshold)
+		threshold := formatBytes(s.Threshold.Value)
 		if s.Inodes {
-			threshold = formatCount(s.Threshold)
+			threshold = formatCount(s.Threshold.Value)
 		}
 		rows = append(rows, Row{
 			Node: snap.NodeName, Kind: KindSignal, Name: s.Name, Inodes: s.Inodes,
-			Usage: capacity.Value - available.Value, Bound: capacity.Value - s.Threshold, Ratio: s.Ratio.Value,
+			Usage: capacity.Value - available.Value, Bound: capacity.Value - s.Threshold.Value, Ratio: s.Ratio.Value,
 			// The node then ranks pods by rankDiskPressureFunc: over their request first, then
 			// by priority, then by usage (docs/kubectl-plugin.md).
 			EvictedWhen: fmt.Sprintf("%s %s < %s: node evicts pods", fs.Name, what, threshold),

@@ -32,7 +32,7 @@ func TestCommands(t *testing.T) {
 		wantErr  string
 	}{
 		{"top on the sample", []string{"top", "--sample"}, 0,
-			[]string{"NAMESPACE  POD                  BOUNDED                              USAGE    BOUND    RATIO  EVICTED WHEN\n", "shop       web-5d8f7c9b4-x2k9p  emptyDir cache (disk)                84.0Mi   100.0Mi  84.0%  used > sizeLimit\n", "node sample-node nodefs.available"}, nil, ""},
+			[]string{"NAMESPACE  POD                  BOUNDED                                  USAGE    BOUND    RATIO  EVICTED WHEN\n", "shop       web-5d8f7c9b4-x2k9p  emptyDir cache (disk)                    84.0Mi   100.0Mi  84.0%  used > sizeLimit\n", "node sample-node nodefs.available"}, nil, ""},
 		{"top pods in one namespace", []string{"top", "pods", "--sample", "-n", "db"}, 0,
 			[]string{"db         postgres-0  pod"}, []string{"shop", "nodefs", "imagefs"}, ""},
 		{"top pods by label", []string{"top", "pods", "--sample", "-A", "-l", "app=web"}, 0,
