@@ -94,16 +94,14 @@ func scrapeUntil(t *testing.T, p *agentProcess, k *hostileKubelet, n int64) stri
 	return metrics
 }
 
-// assertHealthy: the process is alive, and /metrics parses.
+// assertHealthy: the process is alive, and /metrics parses with expfmt and promtool.
 func assertHealthy(t *testing.T, p *agentProcess) string {
 	t.Helper()
 	code, _ := p.get("/healthz")
 	require.Equal(t, http.StatusOK, code, "the process is alive")
 	code, metrics := p.get("/metrics")
 	require.Equal(t, http.StatusOK, code)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	_, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
-	require.NoError(t, err, "/metrics parses")
+	assertExpositionParses(t, metrics)
 	return metrics
 }
 

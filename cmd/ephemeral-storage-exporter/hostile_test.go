@@ -206,11 +206,7 @@ func checkSurvived(t *testing.T, e *hostileEnv, sc hostileScenario) {
 	code, _ := e.p.get("/healthz")
 	assert.Equal(t, http.StatusOK, code)
 
-	// Parses with expfmt and promtool.
-	promtool := exec.Command("promtool", "check", "metrics")
-	promtool.Stdin = strings.NewReader(metrics)
-	out, err := promtool.CombinedOutput()
-	require.NoError(t, err, "promtool check metrics (hack/install-prometheus.sh installs it):\n%s", out)
+	assertExpositionParses(t, metrics)
 
 	if sc.check != nil {
 		sc.check(t, e, metrics)
@@ -220,6 +216,19 @@ func checkSurvived(t *testing.T, e *hostileEnv, sc hostileScenario) {
 	limit := chartMemoryLimit(t)
 	t.Logf("peak RSS %.1f MiB (chart limit %.0f MiB)", float64(hwm)/(1<<20), float64(limit)/(1<<20))
 	assert.Less(t, hwm, limit, "peak RSS under the chart's memory limit")
+}
+
+// assertExpositionParses: the exposition parses with expfmt (as Prometheus's client libraries
+// do) and passes `promtool check metrics`, the hostile suites' common bar after every scenario.
+func assertExpositionParses(t *testing.T, metrics string) {
+	t.Helper()
+	parser := expfmt.NewTextParser(promodel.UTF8Validation)
+	_, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
+	require.NoError(t, err, "/metrics parses with expfmt")
+	promtool := exec.Command("promtool", "check", "metrics")
+	promtool.Stdin = strings.NewReader(metrics)
+	out, err := promtool.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics (hack/install-prometheus.sh installs it):\n%s", out)
 }
 
 // counterTotals parses an exposition with expfmt and sums each counter family over its series.
