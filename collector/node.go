@@ -59,7 +59,7 @@ func newNodeMetrics() nodeMetrics {
 		},
 		node: []*metric[model.Node]{
 			newMetric("node", "imagefs_dedicated", "1 when images live on their own filesystem, so container rootfs does not count against container limits.", nodeLabels,
-				func(n *model.Node) model.Opt { return model.Some(boolValue(n.ImageFsDedicated)) }),
+				func(n *model.Node) model.Opt { return model.Flag(n.ImageFsDedicated) }),
 			newMetric("node", "allocatable_bytes", "The node's allocatable ephemeral-storage.", nodeLabels,
 				func(n *model.Node) model.Opt { return n.Allocatable }),
 			newMetric("node", "disk_pressure", "1 while the node has the DiskPressure condition.", nodeLabels,
@@ -94,11 +94,4 @@ func bytesOnly(s *model.Signal, v model.Opt) model.Opt {
 
 func inodesOnly(s *model.Signal, v model.Opt) model.Opt {
 	return model.Opt{Value: v.Value, OK: v.OK && s.Inodes}
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

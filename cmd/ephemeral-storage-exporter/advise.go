@@ -113,7 +113,7 @@ func (o *adviseOptions) source(c *common) (advise.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &advise.SnapshotSource{Dump: rec, Options: modelOpts, Name: name, Namespace: o.namespace}, nil
+	return &advise.DumpSource{Dump: rec, Options: modelOpts, Name: name, Namespace: o.namespace}, nil
 }
 
 func runAdvise(c *common, o *adviseOptions, out io.Writer) error {
