@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
@@ -67,24 +65,6 @@ func newNodeMetrics() nodeMetrics {
 			newMetric("node", "local_storage_capacity_isolation", "1 when the kubelet enforces ephemeral-storage limits and emptyDir sizeLimits (localStorageCapacityIsolation), 0 when it does not.", nodeLabels,
 				func(n *model.Node) model.Opt { return n.LocalStorageCapacityIsolation }),
 		},
-	}
-}
-
-func (m nodeMetrics) collect(ch chan<- prometheus.Metric, snap *model.Snapshot) {
-	for i := range snap.Node.Filesystems {
-		f := &snap.Node.Filesystems[i]
-		for _, fm := range m.fs {
-			fm.collect(ch, f, []string{snap.NodeName, f.Name})
-		}
-	}
-	for i := range snap.Node.Signals {
-		s := &snap.Node.Signals[i]
-		for _, sm := range m.signal {
-			sm.collect(ch, s, []string{snap.NodeName, s.Name})
-		}
-	}
-	for _, nm := range m.node {
-		nm.collect(ch, &snap.Node, []string{snap.NodeName})
 	}
 }
 
