@@ -15,7 +15,6 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/advise"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 )
 
 // source picks the source the flags name (Validate has checked that there is exactly one);
@@ -91,11 +90,7 @@ const maxEventPages = 100
 
 // readOnlyAdvice lists the agent's ReadOnlyWriteFailed Events and writes the mounts that fix them.
 func readOnlyAdvice(ctx context.Context, o *adviseOptions, out io.Writer) error {
-	restConfig, err := apiServerConfig(o.kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kube.NewClient(restConfig)
+	_, client, err := apiServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}

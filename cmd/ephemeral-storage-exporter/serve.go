@@ -37,11 +37,7 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	restConfig, err := apiServerConfig(o.kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kube.NewClient(restConfig)
+	restConfig, client, err := apiServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -173,6 +169,16 @@ func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Confi
 	go func() { <-ctx.Done(); broadcaster.Shutdown() }()
 	recorder := broadcaster.NewRecorder(hintScheme(), corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName})
 	return detect.NewHinter(recorder, o.readOnlyHintInterval, nil), nil
+}
+
+// apiServerClient is the API server's config and client: in-cluster, or from a kubeconfig.
+func apiServerClient(kubeconfig string) (*rest.Config, *kube.Client, error) {
+	restConfig, err := apiServerConfig(kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := kube.NewClient(restConfig)
+	return restConfig, client, err
 }
 
 func apiServerConfig(kubeconfig string) (*rest.Config, error) {
