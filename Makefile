@@ -37,10 +37,16 @@ include $(sort $(wildcard hack/make/*.mk))
 
 # Every generated file, from its single source: alerts/config.yaml + mixin/ -> alerts/*.yaml,
 # dashboards/*.json, docs/runbooks.md's alert table, the chart's files/ (rules, alert templates,
-# dashboards); alerts/tests/gen_synthetic_oncall.py -> alerts/tests/synthetic-oncall.yaml.
+# dashboards); alerts/tests/gen_synthetic_oncall.py -> alerts/tests/synthetic-oncall.yaml;
+# collector/ (family declarations + catalog.go) -> docs/metrics.md's storage tables.
 # `make test` (test-generated) fails when a checked-in copy differs from a fresh generation.
-.PHONY: generate
-generate: generate-mixin
+.PHONY: generate generate-metrics-doc
+generate: generate-mixin generate-metrics-doc
+
+generate-metrics-doc:
+	$(GO) test -count=1 -run '^TestMetricsDocGenerated$$' ./collector -generate
+
+GENERATED += docs/metrics.md
 
 .PHONY: test test-long
 test: $(TEST_TARGETS)

@@ -3,7 +3,7 @@
 // read-only root filesystem readiness, evictions and read-only write failures.
 //
 // The analysis (Analyze) is pure: a Source observes (PrometheusSource over a window of a
-// Prometheus server's data, SnapshotSource over one saved summary) and Analyze applies the sizing
+// Prometheus server's data, DumpSource over one saved summary) and Analyze applies the sizing
 // rules of the project (docs/advise.md).
 package advise
 
@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
 // Verdicts on a container's read-only root filesystem.
@@ -173,16 +175,16 @@ func Analyze(in *Input, s Sizing) *Report {
 		case "memory":
 			m := MemoryEmptyDirAdvice{Volume: v.Volume, PeakBytes: bytesPtr(v.Peak), SizeLimitBytes: bytesPtr(v.SizeLimit)}
 			if v.Peak.OK && v.SizeLimit.OK {
-				h := int64(v.SizeLimit.V - v.Peak.V)
+				h := int64(v.SizeLimit.Value - v.Peak.Value)
 				m.HeadroomBytes = &h
-				if v.SizeLimit.V > 0 {
-					ratio := v.Peak.V / v.SizeLimit.V
+				if v.SizeLimit.Value > 0 {
+					ratio := v.Peak.Value / v.SizeLimit.Value
 					m.UsedRatio = &ratio
 				}
 			}
 			a.MemoryEmptyDirs = append(a.MemoryEmptyDirs, m)
 		default:
-			suggested := s.SizeLimit(v.Peak.V)
+			suggested := s.SizeLimit(v.Peak.Value)
 			e := EmptyDirAdvice{Volume: v.Volume, PeakBytes: bytesPtr(v.Peak), SizeLimitBytes: bytesPtr(v.SizeLimit),
 				SuggestedBytes: suggested, SuggestedSizeLimit: Quantity(suggested), Change: change(v.SizeLimit, suggested)}
 			a.EmptyDirs = append(a.EmptyDirs, e)
@@ -210,7 +212,7 @@ func Analyze(in *Input, s Sizing) *Report {
 		if o.Type == "" {
 			o.Type = c.Type
 		}
-		if c.ReadOnlyRoot.OK && (!o.ReadOnlyRoot.OK || c.ReadOnlyRoot.V == 0) {
+		if c.ReadOnlyRoot.OK && (!o.ReadOnlyRoot.OK || c.ReadOnlyRoot.Value == 0) {
 			o.ReadOnlyRoot = c.ReadOnlyRoot
 		}
 	}
@@ -219,7 +221,7 @@ func Analyze(in *Input, s Sizing) *Report {
 	}) {
 		c := ctrs[k]
 		a := get(k.w)
-		request, limit := s.Request(emptyDirSum[k.w], c.Peak.V)
+		request, limit := s.Request(emptyDirSum[k.w], c.Peak.Value)
 		a.Containers = append(a.Containers, ContainerAdvice{
 			Container: c.Container, Type: c.Type,
 			PeakBytes: bytesPtr(c.Peak), RequestBytes: bytesPtr(c.Request), LimitBytes: bytesPtr(c.Limit),
@@ -274,27 +276,27 @@ func readOnlyRoot(c *ContainerObservation, s Sizing) ReadOnlyRootInfo {
 	switch {
 	case !c.ReadOnlyRoot.OK:
 		info.Verdict = ReadOnlyUnknown
-	case c.ReadOnlyRoot.V != 0:
+	case c.ReadOnlyRoot.Value != 0:
 		info.Verdict = ReadOnlyEnabled
 	case !c.RootfsPeak.OK:
 		// Without writable-layer stats there is nothing to judge by.
 		info.Verdict = ReadOnlyUnknown
-	case c.RootfsPeak.V <= float64(s.ReadOnlyTolerance):
+	case c.RootfsPeak.Value <= float64(s.ReadOnlyTolerance):
 		info.Verdict = ReadOnlySafe
 	default:
 		info.Verdict = ReadOnlyWrites
-		info.SuggestedEmptyDirSizeLimit = Quantity(s.SizeLimit(c.RootfsPeak.V))
+		info.SuggestedEmptyDirSizeLimit = Quantity(s.SizeLimit(c.RootfsPeak.Value))
 	}
 	return info
 }
 
-func change(configured Value, suggested int64) string {
+func change(configured model.Opt, suggested int64) string {
 	switch {
-	case !configured.OK || configured.V <= 0:
+	case !configured.OK || configured.Value <= 0:
 		return ChangeSet
-	case int64(configured.V) < suggested:
+	case int64(configured.Value) < suggested:
 		return ChangeRaise
-	case int64(configured.V) > suggested:
+	case int64(configured.Value) > suggested:
 		return ChangeLower
 	}
 	return ChangeKeep
@@ -325,11 +327,11 @@ func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
 	return keys
 }
 
-func bytesPtr(v Value) *int64 {
+func bytesPtr(v model.Opt) *int64 {
 	if !v.OK {
 		return nil
 	}
-	b := int64(v.V)
+	b := int64(v.Value)
 	return &b
 }
 

@@ -28,7 +28,7 @@ func sampleReport(t *testing.T) (*Report, *dump.Dump) {
 	t.Helper()
 	dump, err := dump.Sample()
 	require.NoError(t, err)
-	src := &SnapshotSource{Dump: dump, Options: model.Options{ImageFs: model.ImageFsAuto}, Name: "embedded sample"}
+	src := &DumpSource{Dump: dump, Options: model.Options{ImageFs: model.ImageFsAuto}, Name: "embedded sample"}
 	in, err := src.Observe(context.Background())
 	require.NoError(t, err)
 	return Analyze(in, DefaultSizing()), dump

@@ -10,6 +10,8 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	prommodel "github.com/prometheus/common/model"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
 // PrometheusSource observes a window of a Prometheus server's data through its HTTP API: instant
@@ -130,20 +132,20 @@ func (s *PrometheusSource) Observe(ctx context.Context) (*Input, error) {
 		name, promql string
 		apply        func(*prommodel.Sample)
 	}{
-		{"volume peak", q.VolumePeak, func(s *prommodel.Sample) { volume(s.Metric).Peak = Known(float64(s.Value)) }},
-		{"volume size limit", q.VolumeSizeLimit, func(s *prommodel.Sample) { volume(s.Metric).SizeLimit = Known(float64(s.Value)) }},
-		{"container peak", q.ContainerPeak, func(s *prommodel.Sample) { container(s.Metric).Peak = Known(float64(s.Value)) }},
-		{"container rootfs", q.ContainerRootfs, func(s *prommodel.Sample) { container(s.Metric).RootfsPeak = Known(float64(s.Value)) }},
-		{"container request", q.ContainerRequest, func(s *prommodel.Sample) { container(s.Metric).Request = Known(float64(s.Value)) }},
-		{"container limit", q.ContainerLimit, func(s *prommodel.Sample) { container(s.Metric).Limit = Known(float64(s.Value)) }},
+		{"volume peak", q.VolumePeak, func(s *prommodel.Sample) { volume(s.Metric).Peak = model.Some(float64(s.Value)) }},
+		{"volume size limit", q.VolumeSizeLimit, func(s *prommodel.Sample) { volume(s.Metric).SizeLimit = model.Some(float64(s.Value)) }},
+		{"container peak", q.ContainerPeak, func(s *prommodel.Sample) { container(s.Metric).Peak = model.Some(float64(s.Value)) }},
+		{"container rootfs", q.ContainerRootfs, func(s *prommodel.Sample) { container(s.Metric).RootfsPeak = model.Some(float64(s.Value)) }},
+		{"container request", q.ContainerRequest, func(s *prommodel.Sample) { container(s.Metric).Request = model.Some(float64(s.Value)) }},
+		{"container limit", q.ContainerLimit, func(s *prommodel.Sample) { container(s.Metric).Limit = model.Some(float64(s.Value)) }},
 		{"container info", q.ContainerInfo, func(s *prommodel.Sample) {
 			c := container(s.Metric)
 			if t := string(s.Metric["container_type"]); t != "" {
 				c.Type = t
 			}
 			// Read-only only if every pod of the window ran read-only.
-			ro := Known(boolFloat(s.Metric["read_only_root_filesystem"] == "true"))
-			if !c.ReadOnlyRoot.OK || ro.V == 0 {
+			ro := model.Flag(s.Metric["read_only_root_filesystem"] == "true")
+			if !c.ReadOnlyRoot.OK || ro.Value == 0 {
 				c.ReadOnlyRoot = ro
 			}
 		}},

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
 func TestRoundUp(t *testing.T) {
@@ -93,20 +95,20 @@ func TestAnalyzeReadOnlyAndChanges(t *testing.T) {
 	in := &Input{Source: "test", Snapshot: true,
 		Volumes: []VolumeObservation{
 			// Two pods of the workload: the larger peak and bound win.
-			{Workload: w, Volume: "cache", Medium: "disk", Peak: Known(float64(50 * Mi)), SizeLimit: Known(float64(100 * Mi))},
-			{Workload: w, Volume: "cache", Medium: "disk", Peak: Known(float64(90 * Mi)), SizeLimit: Known(float64(100 * Mi))},
-			{Workload: w, Volume: "unbounded", Medium: "disk", Peak: Known(0)},
-			{Workload: w, Volume: "exact", Medium: "disk", Peak: Known(float64(100 * Mi)), SizeLimit: Known(float64(125 * Mi))},
-			{Workload: w, Volume: "shm", Medium: "memory", Peak: Known(float64(48 * Mi)), SizeLimit: Known(float64(64 * Mi))},
+			{Workload: w, Volume: "cache", Medium: "disk", Peak: model.Some(float64(50 * Mi)), SizeLimit: model.Some(float64(100 * Mi))},
+			{Workload: w, Volume: "cache", Medium: "disk", Peak: model.Some(float64(90 * Mi)), SizeLimit: model.Some(float64(100 * Mi))},
+			{Workload: w, Volume: "unbounded", Medium: "disk", Peak: model.Some(0.0)},
+			{Workload: w, Volume: "exact", Medium: "disk", Peak: model.Some(float64(100 * Mi)), SizeLimit: model.Some(float64(125 * Mi))},
+			{Workload: w, Volume: "shm", Medium: "memory", Peak: model.Some(float64(48 * Mi)), SizeLimit: model.Some(float64(64 * Mi))},
 		},
 		Containers: []ContainerObservation{
-			{Workload: w, Container: "clean", Type: "app", ReadOnlyRoot: Known(0), RootfsPeak: Known(float64(DefaultReadOnlyTolerance))},
-			{Workload: w, Container: "writer", Type: "app", ReadOnlyRoot: Known(0), RootfsPeak: Known(float64(DefaultReadOnlyTolerance + 1))},
-			{Workload: w, Container: "ro", Type: "app", ReadOnlyRoot: Known(1), RootfsPeak: Known(0)},
+			{Workload: w, Container: "clean", Type: "app", ReadOnlyRoot: model.Flag(false), RootfsPeak: model.Some(float64(DefaultReadOnlyTolerance))},
+			{Workload: w, Container: "writer", Type: "app", ReadOnlyRoot: model.Flag(false), RootfsPeak: model.Some(float64(DefaultReadOnlyTolerance + 1))},
+			{Workload: w, Container: "ro", Type: "app", ReadOnlyRoot: model.Flag(true), RootfsPeak: model.Some(0.0)},
 			// One pod read-only, another not: not read-only.
-			{Workload: w, Container: "mixed", Type: "app", ReadOnlyRoot: Known(1), RootfsPeak: Known(0)},
-			{Workload: w, Container: "mixed", Type: "app", ReadOnlyRoot: Known(0), RootfsPeak: Known(0)},
-			{Workload: w, Container: "nostats", Type: "app", ReadOnlyRoot: Known(0)},
+			{Workload: w, Container: "mixed", Type: "app", ReadOnlyRoot: model.Flag(true), RootfsPeak: model.Some(0.0)},
+			{Workload: w, Container: "mixed", Type: "app", ReadOnlyRoot: model.Flag(false), RootfsPeak: model.Some(0.0)},
+			{Workload: w, Container: "nostats", Type: "app", ReadOnlyRoot: model.Flag(false)},
 			{Workload: w, Container: "nospec"},
 		},
 		EvictionsKnown: true,

@@ -3,6 +3,8 @@ package advise
 import (
 	"context"
 	"time"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
 // Workload identifies what owns a set of pods: ephemeral_storage_pod_info's namespace,
@@ -13,23 +15,14 @@ type Workload struct {
 	Name      string `json:"name"`
 }
 
-// Value is a number that may be unknown (no series, no spec).
-type Value struct {
-	V  float64
-	OK bool
-}
-
-// Known returns a known value.
-func Known(v float64) Value { return Value{V: v, OK: true} }
-
-// maxValue keeps the larger known value.
-func maxValue(a, b Value) Value {
+// maxValue keeps the larger known number.
+func maxValue(a, b model.Opt) model.Opt {
 	switch {
 	case !a.OK:
 		return b
 	case !b.OK:
 		return a
-	case b.V > a.V:
+	case b.Value > a.Value:
 		return b
 	}
 	return a
@@ -40,11 +33,11 @@ func maxValue(a, b Value) Value {
 type VolumeObservation struct {
 	Workload Workload
 	Volume   string
-	Medium   string // disk or memory
-	Peak     Value  // max of ephemeral_storage_volume_used_bytes
+	Medium   string    // disk or memory
+	Peak     model.Opt // max of ephemeral_storage_volume_used_bytes
 	// SizeLimit is ephemeral_storage_volume_size_limit_bytes: the sizeLimit on disk, the
 	// effective tmpfs size in memory.
-	SizeLimit Value
+	SizeLimit model.Opt
 }
 
 // ContainerObservation is one container of one workload.
@@ -54,11 +47,11 @@ type ContainerObservation struct {
 	Type      string // app, init, sidecar; empty when unknown
 	// ReadOnlyRoot is whether the container runs with readOnlyRootFilesystem; unknown (OK false)
 	// without ephemeral_storage_container_info. V is 1 for true.
-	ReadOnlyRoot Value
-	Peak         Value // max of ephemeral_storage_container_usage_bytes (logs + writable layer)
-	RootfsPeak   Value // max of ephemeral_storage_container_rootfs_bytes
-	Request      Value
-	Limit        Value
+	ReadOnlyRoot model.Opt
+	Peak         model.Opt // max of ephemeral_storage_container_usage_bytes (logs + writable layer)
+	RootfsPeak   model.Opt // max of ephemeral_storage_container_rootfs_bytes
+	Request      model.Opt
+	Limit        model.Opt
 }
 
 // EvictionObservation counts a workload's evictions by cause.

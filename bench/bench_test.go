@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
@@ -200,39 +199,6 @@ func BenchmarkRender(b *testing.B) {
 				i++ // a new snapshot every time: always a full render
 				if _, _, err := e.Render(); err != nil {
 					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkRenderConstMetrics renders the same series the client_golang way (the Storage
-// collector's const metrics, gathered by a registry and text-encoded): the path the pre-rendered
-// exposition replaced, kept to show what it saves.
-func BenchmarkRenderConstMetrics(b *testing.B) {
-	for _, n := range sizes {
-		f := newFixture(b, n)
-		b.Run(fmt.Sprintf("pods=%d", n), func(b *testing.B) {
-			summary, err := bodyProvider{body: f.body}.Summary(context.Background())
-			if err != nil {
-				b.Fatal(err)
-			}
-			snap := model.Build(model.Inputs{Summary: summary, Pods: f.node.Pods, Node: f.node.Node, Now: time.Unix(100, 0)}, modelOptions(b))
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collector.NewStorage(collector.SnapshotFunc(func() *model.Snapshot { return snap })))
-			var buf bytes.Buffer
-			b.ReportAllocs()
-			for b.Loop() {
-				buf.Reset()
-				families, err := reg.Gather()
-				if err != nil {
-					b.Fatal(err)
-				}
-				enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-				for _, mf := range families {
-					if err := enc.Encode(mf); err != nil {
-						b.Fatal(err)
-					}
 				}
 			}
 		})

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
@@ -32,14 +30,4 @@ func newContainerMetrics() []*metric[model.Container] {
 
 func containerLabelValues(node string, pod *model.Pod, c *model.Container) []string {
 	return []string{node, pod.Namespace, pod.Name, c.Name}
-}
-
-func collectContainers(ch chan<- prometheus.Metric, metrics []*metric[model.Container], node string, pod *model.Pod) {
-	for i := range pod.Containers {
-		c := &pod.Containers[i]
-		labels := containerLabelValues(node, pod, c)
-		for _, m := range metrics {
-			m.collect(ch, c, labels)
-		}
-	}
 }

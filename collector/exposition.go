@@ -13,9 +13,9 @@ import (
 // many Prometheus replicas ask, and rendering is paid once per kubelet fetch.
 //
 // It writes the text itself, as kube-state-metrics does, rather than through const metrics and a
-// registry: at 250 pods that path cost more than decoding the summary (docs/performance.md). The
-// Storage collector renders the same families the client_golang way, and a test asserts that both
-// expose the same series.
+// registry: at 250 pods that path cost more than decoding the summary (docs/performance.md). It is
+// the only rendering of the storage families outside tests: reference_test.go renders the same
+// declarations as const metrics, and assertSameSeries requires both to expose the same series.
 type Exposition struct {
 	source  SnapshotSource
 	metrics *metrics

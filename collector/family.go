@@ -10,43 +10,32 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
-// metric is one metric family: its name, help and labels, defined once and used both by the
-// const-metric collector (Storage, the reference) and by the text writer that renders snapshots
-// for /metrics (Exposition, the fast path).
-type metric[T any] struct {
+// family is a metric family's declaration: what a reader of /metrics sees of it.
+type family struct {
 	name   string
 	help   string
 	labels []string
+}
+
+// metric is one storage metric family and how to read its value from one object of a snapshot.
+// Exposition renders it for /metrics; the const-metric reference in reference_test.go renders the
+// same declaration through client_golang to check the text.
+type metric[T any] struct {
+	family
 	// value of the series for one object; a value that is not OK is no series.
 	value func(*T) model.Opt
 	// extra label values after the object's own labels, for info metrics.
 	extra func(*T) []string
-	desc  *prometheus.Desc
 }
 
 func newMetric[T any](subsystem, name, help string, labels []string, value func(*T) model.Opt) *metric[T] {
-	m := &metric[T]{name: prometheus.BuildFQName(namespace, subsystem, name), help: help, labels: labels, value: value}
-	m.desc = prometheus.NewDesc(m.name, help, labels, nil)
-	return m
+	return &metric[T]{family: family{name: prometheus.BuildFQName(namespace, subsystem, name), help: help, labels: labels}, value: value}
 }
 
 func newInfo[T any](subsystem, name, help string, labels []string, known func(*T) bool, extra func(*T) []string) *metric[T] {
 	m := newMetric(subsystem, name, help, labels, func(x *T) model.Opt { return model.Opt{Value: 1, OK: known(x)} })
 	m.extra = extra
 	return m
-}
-
-// collect emits x's series as a const metric with the object's label values, made safe here
-// (label.Value): a const metric with an invalid UTF-8 value would panic.
-func (m *metric[T]) collect(ch chan<- prometheus.Metric, x *T, labelValues []string) {
-	v := m.value(x)
-	if !v.OK {
-		return
-	}
-	if m.extra != nil {
-		labelValues = append(labelValues[:len(labelValues):len(labelValues)], m.extra(x)...)
-	}
-	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, v.Value, label.Values(labelValues)...)
 }
 
 // header writes the family's HELP and TYPE lines.
@@ -135,9 +124,9 @@ func appendFloat(buf []byte, f float64) []byte {
 	return strconv.AppendFloat(buf, f, 'g', -1, 64)
 }
 
-// family writes one metric family over objects, skipping it whole when no object has a value, as a
+// appendFamily writes one metric family over objects, skipping it whole when no object has a value, as a
 // registry's Gather does. labels(i) is object i's rendered label set.
-func family[T any](buf []byte, m *metric[T], n int, object func(int) *T, labels func(int) []byte) []byte {
+func appendFamily[T any](buf []byte, m *metric[T], n int, object func(int) *T, labels func(int) []byte) []byte {
 	start := len(buf)
 	buf = m.header(buf)
 	body := len(buf)

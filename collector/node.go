@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
@@ -59,7 +57,7 @@ func newNodeMetrics() nodeMetrics {
 		},
 		node: []*metric[model.Node]{
 			newMetric("node", "imagefs_dedicated", "1 when images live on their own filesystem, so container rootfs does not count against container limits.", nodeLabels,
-				func(n *model.Node) model.Opt { return model.Some(boolValue(n.ImageFsDedicated)) }),
+				func(n *model.Node) model.Opt { return model.Flag(n.ImageFsDedicated) }),
 			newMetric("node", "allocatable_bytes", "The node's allocatable ephemeral-storage.", nodeLabels,
 				func(n *model.Node) model.Opt { return n.Allocatable }),
 			newMetric("node", "disk_pressure", "1 while the node has the DiskPressure condition.", nodeLabels,
@@ -70,35 +68,10 @@ func newNodeMetrics() nodeMetrics {
 	}
 }
 
-func (m nodeMetrics) collect(ch chan<- prometheus.Metric, snap *model.Snapshot) {
-	for i := range snap.Node.Filesystems {
-		f := &snap.Node.Filesystems[i]
-		for _, fm := range m.fs {
-			fm.collect(ch, f, []string{snap.NodeName, f.Name})
-		}
-	}
-	for i := range snap.Node.Signals {
-		s := &snap.Node.Signals[i]
-		for _, sm := range m.signal {
-			sm.collect(ch, s, []string{snap.NodeName, s.Name})
-		}
-	}
-	for _, nm := range m.node {
-		nm.collect(ch, &snap.Node, []string{snap.NodeName})
-	}
-}
-
 func bytesOnly(s *model.Signal, v model.Opt) model.Opt {
 	return model.Opt{Value: v.Value, OK: v.OK && !s.Inodes}
 }
 
 func inodesOnly(s *model.Signal, v model.Opt) model.Opt {
 	return model.Opt{Value: v.Value, OK: v.OK && s.Inodes}
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
@@ -29,13 +27,6 @@ func newPodMetrics() []*metric[model.Pod] {
 
 func podLabelValues(node string, pod *model.Pod) []string {
 	return []string{node, pod.Namespace, pod.Name}
-}
-
-func collectPod(ch chan<- prometheus.Metric, metrics []*metric[model.Pod], node string, pod *model.Pod) {
-	labels := podLabelValues(node, pod)
-	for _, m := range metrics {
-		m.collect(ch, pod, labels)
-	}
 }
 
 var podRankLabels = []string{"node", "namespace", "pod", "signal"}

@@ -10,27 +10,27 @@ func (m *metrics) appendText(buf []byte, snap *model.Snapshot) []byte {
 	node := snap.NodeName
 	fsLabelText := renderLabels(len(snap.Node.Filesystems), fsLabels, func(i int) []string { return []string{node, snap.Node.Filesystems[i].Name} })
 	for _, x := range m.node.fs {
-		buf = family(buf, x, len(snap.Node.Filesystems), func(i int) *model.Filesystem { return &snap.Node.Filesystems[i] }, fsLabelText)
+		buf = appendFamily(buf, x, len(snap.Node.Filesystems), func(i int) *model.Filesystem { return &snap.Node.Filesystems[i] }, fsLabelText)
 	}
 	signalLabelText := renderLabels(len(snap.Node.Signals), signalLabels, func(i int) []string { return []string{node, snap.Node.Signals[i].Name} })
 	for _, x := range m.node.signal {
-		buf = family(buf, x, len(snap.Node.Signals), func(i int) *model.Signal { return &snap.Node.Signals[i] }, signalLabelText)
+		buf = appendFamily(buf, x, len(snap.Node.Signals), func(i int) *model.Signal { return &snap.Node.Signals[i] }, signalLabelText)
 	}
 	nodeLabelText := renderLabels(1, nodeLabels, func(int) []string { return []string{node} })
 	for _, x := range m.node.node {
-		buf = family(buf, x, 1, func(int) *model.Node { return &snap.Node }, nodeLabelText)
+		buf = appendFamily(buf, x, 1, func(int) *model.Node { return &snap.Node }, nodeLabelText)
 	}
 
 	pods := snap.Pods
 	podLabelText := renderLabels(len(pods), podLabels, func(i int) []string { return podLabelValues(node, &pods[i]) })
 	for _, x := range m.pods {
-		buf = family(buf, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText)
+		buf = appendFamily(buf, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText)
 	}
 
 	ranks := podRanks(pods)
 	rankLabelText := renderLabels(len(ranks), podRankLabels, func(i int) []string { return podRankLabelValues(node, &ranks[i]) })
 	for _, x := range m.podRanks {
-		buf = family(buf, x, len(ranks), func(i int) *podRank { return &ranks[i] }, rankLabelText)
+		buf = appendFamily(buf, x, len(ranks), func(i int) *podRank { return &ranks[i] }, rankLabelText)
 	}
 
 	type ref struct{ pod, item int }
@@ -48,14 +48,14 @@ func (m *metrics) appendText(buf []byte, snap *model.Snapshot) []byte {
 		return containerLabelValues(node, &pods[containers[i].pod], containerAt(i))
 	})
 	for _, x := range m.containers {
-		buf = family(buf, x, len(containers), containerAt, containerLabelText)
+		buf = appendFamily(buf, x, len(containers), containerAt, containerLabelText)
 	}
 	volumeAt := func(i int) *model.Volume { r := volumes[i]; return &pods[r.pod].Volumes[r.item] }
 	volumeLabelText := renderLabels(len(volumes), volumeLabels, func(i int) []string {
 		return volumeLabelValues(node, &pods[volumes[i].pod], volumeAt(i))
 	})
 	for _, x := range m.volumes {
-		buf = family(buf, x, len(volumes), volumeAt, volumeLabelText)
+		buf = appendFamily(buf, x, len(volumes), volumeAt, volumeLabelText)
 	}
 	return buf
 }

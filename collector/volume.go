@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
@@ -28,14 +26,4 @@ func newVolumeMetrics() []*metric[model.Volume] {
 
 func volumeLabelValues(node string, pod *model.Pod, v *model.Volume) []string {
 	return []string{node, pod.Namespace, pod.Name, v.Name, v.Type, v.Medium, v.Claim}
-}
-
-func collectVolumes(ch chan<- prometheus.Metric, metrics []*metric[model.Volume], node string, pod *model.Pod) {
-	for i := range pod.Volumes {
-		v := &pod.Volumes[i]
-		labels := volumeLabelValues(node, pod, v)
-		for _, m := range metrics {
-			m.collect(ch, v, labels)
-		}
-	}
 }

@@ -84,7 +84,7 @@ func Build(in Inputs, opts Options) *Snapshot {
 		}
 	}
 	if opts.LocalStorageCapacityIsolation != nil {
-		snap.Node.LocalStorageCapacityIsolation = Some(boolValue(*opts.LocalStorageCapacityIsolation))
+		snap.Node.LocalStorageCapacityIsolation = Flag(*opts.LocalStorageCapacityIsolation)
 	}
 	rankPods(snap, s, in.Pods, index)
 	return snap
@@ -119,7 +119,7 @@ func buildPod(ps *statsv1alpha1.PodStats, spec *corev1.Pod, dedicatedImageFs boo
 	}
 	if spec != nil {
 		pod.WorkloadKind, pod.Workload = kube.Workload(spec)
-		pod.Evictable = Some(boolValue(accounting.Evictable(spec)))
+		pod.Evictable = Flag(accounting.Evictable(spec))
 		if q, ok := accounting.PodRequest(spec); ok {
 			pod.Request = Some(accounting.Bytes(q))
 		}

@@ -42,7 +42,7 @@ func buildNode(stats statsv1alpha1.NodeStats, obj *corev1.Node, opts Options) No
 		}
 		for _, c := range obj.Status.Conditions {
 			if c.Type == corev1.NodeDiskPressure {
-				n.DiskPressure = Some(boolValue(c.Status == corev1.ConditionTrue))
+				n.DiskPressure = Flag(c.Status == corev1.ConditionTrue)
 			}
 		}
 	}
@@ -164,10 +164,3 @@ func differ(a, b *statsv1alpha1.FsStats) bool {
 }
 
 func knownAndDifferent(a, b *uint64) bool { return a != nil && b != nil && *a != *b }
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}

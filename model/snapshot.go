@@ -19,6 +19,14 @@ type Opt struct {
 // Some returns a known number.
 func Some[T int64 | uint64 | float64](v T) Opt { return Opt{Value: float64(v), OK: true} }
 
+// Flag returns a known 0 or 1, the value of an info-style or condition series.
+func Flag(b bool) Opt {
+	if b {
+		return Some(1.0)
+	}
+	return Some(0.0)
+}
+
 func someUint(p *uint64) Opt {
 	if p == nil {
 		return Opt{}

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,56 +15,11 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/advise"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
-	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 )
 
-// adviseOptions are the flags of `advise`.
-type adviseOptions struct {
-	prometheusURL string
-	timeout       time.Duration
-	window        string
-	end           string
-	headroom      float64
-	output        string
-	namespace     string
-	selector      string
-	summary, pods string
-	node          string
-	sample        bool
-	fromEvents    bool
-	kubeconfig    string
-}
-
-func adviseFlags(cmd *kingpin.CmdClause) *adviseOptions {
-	o := &adviseOptions{}
-	cmd.Flag("prometheus.url", "Base URL of the Prometheus server holding the agent's series (e.g. http://prometheus:9090).").StringVar(&o.prometheusURL)
-	cmd.Flag("prometheus.timeout", "Timeout of the whole analysis against Prometheus.").Default("2m").DurationVar(&o.timeout)
-	cmd.Flag("window", "How far back to look for peaks, as a Prometheus duration.").Default("7d").StringVar(&o.window)
-	cmd.Flag("end", "End of the window (RFC 3339); default now.").StringVar(&o.end)
-	cmd.Flag("headroom", "Multiplier from an observed peak to a suggested emptyDir sizeLimit (+20% by the sizing rules).").Default("1.2").Float64Var(&o.headroom)
-	cmd.Flag("output", "Output format: table, json, or patch (strategic-merge patches for kubectl patch).").Short('o').Default(advise.FormatTable).EnumVar(&o.output, advise.Formats...)
-	cmd.Flag("namespace", "Only this namespace.").StringVar(&o.namespace)
-	cmd.Flag("selector", "Extra label matchers for every series, e.g. 'cluster=\"prod\"'.").StringVar(&o.selector)
-	cmd.Flag("summary", "Advise from a saved /stats/summary (a snapshot, not a window) instead of Prometheus.").StringVar(&o.summary)
-	cmd.Flag("pods", "The pods of the same node, with --summary.").StringVar(&o.pods)
-	cmd.Flag("node", "The node object, with --summary (optional).").StringVar(&o.node)
-	cmd.Flag("sample", "Advise from the embedded sample node (a snapshot, not a window).").BoolVar(&o.sample)
-	cmd.Flag("from-events", "Advise on read-only root filesystems from the agent's ReadOnlyWriteFailed Events in the API server (no Prometheus needed): a writable emptyDir where the writes failed.").BoolVar(&o.fromEvents)
-	cmd.Flag("kubeconfig", "Kubeconfig for --from-events; in-cluster config when empty.").Envar("KUBECONFIG").StringVar(&o.kubeconfig)
-	return o
-}
-
-// source picks the source the flags name: exactly one of --prometheus.url, --summary, --sample.
-func (o *adviseOptions) source(c *common) (advise.Source, error) {
-	chosen := 0
-	for _, set := range []bool{o.prometheusURL != "", o.summary != "", o.sample, o.fromEvents} {
-		if set {
-			chosen++
-		}
-	}
-	if chosen != 1 {
-		return nil, errors.New("advise needs exactly one of --prometheus.url, --summary (with --pods), --sample or --from-events")
-	}
+// source picks the source the flags name (Validate has checked that there is exactly one);
+// --from-events has none.
+func (o *adviseOptions) source() (advise.Source, error) {
 	if o.fromEvents {
 		return nil, nil
 	}
@@ -92,7 +45,7 @@ func (o *adviseOptions) source(c *common) (advise.Source, error) {
 		}
 		return src, nil
 	}
-	modelOpts, err := c.modelOptions()
+	modelOpts, err := o.accounting.modelOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -104,23 +57,17 @@ func (o *adviseOptions) source(c *common) (advise.Source, error) {
 		name = "embedded sample"
 		rec, err = dump.Sample()
 	} else {
-		if o.pods == "" {
-			return nil, errors.New("--pods is required with --summary")
-		}
 		name = o.summary
 		rec, err = dump.Load(o.summary, o.pods, o.node)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &advise.SnapshotSource{Dump: rec, Options: modelOpts, Name: name, Namespace: o.namespace}, nil
+	return &advise.DumpSource{Dump: rec, Options: modelOpts, Name: name, Namespace: o.namespace}, nil
 }
 
-func runAdvise(c *common, o *adviseOptions, out io.Writer) error {
-	if o.headroom < 1 {
-		return fmt.Errorf("--headroom %v: below 1 would suggest a sizeLimit under the observed peak", o.headroom)
-	}
-	src, err := o.source(c)
+func runAdvise(o *adviseOptions, out io.Writer) error {
+	src, err := o.source()
 	if err != nil {
 		return err
 	}
@@ -143,11 +90,7 @@ const maxEventPages = 100
 
 // readOnlyAdvice lists the agent's ReadOnlyWriteFailed Events and writes the mounts that fix them.
 func readOnlyAdvice(ctx context.Context, o *adviseOptions, out io.Writer) error {
-	restConfig, err := apiServerConfig(o.kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kube.NewClient(restConfig)
+	_, client, err := apiServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}

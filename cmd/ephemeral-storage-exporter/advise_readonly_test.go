@@ -57,10 +57,10 @@ contexts: [{name: fake, context: {cluster: fake, user: u}}]
 current-context: fake
 `, srv.URL)), 0o600))
 
-	c, o := adviseDefaults()
+	o := adviseDefaults()
 	o.fromEvents, o.kubeconfig, o.namespace, o.output = true, kubeconfig, "shop", "patch"
 	var out bytes.Buffer
-	require.NoError(t, runAdvise(c, o, &out))
+	require.NoError(t, runAdvise(o, &out))
 	assert.Equal(t, []string{"reason=ReadOnlyWriteFailed", "reason=ReadOnlyWriteFailed"}, selectors)
 	assert.Equal(t, `# Writable directories for read-only root filesystems, as strategic-merge patches.
 ---
@@ -88,7 +88,7 @@ spec:
 
 	o.output, o.namespace = "table", ""
 	out.Reset()
-	require.NoError(t, runAdvise(c, o, &out))
+	require.NoError(t, runAdvise(o, &out))
 	assert.Equal(t, 2, strings.Count(out.String(), " Deployment/web"), out.String())
 	assert.Contains(t, out.String(), "/tmp/x")
 }

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/agent"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
@@ -20,21 +17,8 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
 )
 
-type replayOptions struct {
-	summary, pods, node string
-	once                bool
-}
-
-func replayFlags(cmd *kingpin.CmdClause) *replayOptions {
-	o := &replayOptions{}
-	cmd.Flag("summary", "A saved /stats/summary response (JSON). Empty: the embedded sample node.").StringVar(&o.summary)
-	cmd.Flag("pods", "The pods of the same node: `kubectl get pods -o yaml` (a List, PodList or Pod).").StringVar(&o.pods)
-	cmd.Flag("node", "The node object (`kubectl get node NAME -o yaml`), optional.").StringVar(&o.node)
-	cmd.Flag("once", "Print the metrics once to standard output and exit, instead of serving them.").BoolVar(&o.once)
-	return o
-}
-
-func runReplay(c *common, o *replayOptions, webFlags *web.FlagConfig, logger *slog.Logger) error {
+// runReplay runs the agent's pipeline on a recorded dump, with the dump's time as the clock.
+func runReplay(o *replayOptions, logger *slog.Logger) error {
 	var (
 		rec *dump.Dump
 		err error
@@ -42,15 +26,12 @@ func runReplay(c *common, o *replayOptions, webFlags *web.FlagConfig, logger *sl
 	if o.summary == "" {
 		rec, err = dump.Sample()
 	} else {
-		if o.pods == "" {
-			return errors.New("--pods is required with --summary")
-		}
 		rec, err = dump.Load(o.summary, o.pods, o.node)
 	}
 	if err != nil {
 		return err
 	}
-	modelOpts, err := c.modelOptions()
+	modelOpts, err := o.accounting.modelOptions()
 	if err != nil {
 		return err
 	}
@@ -70,7 +51,7 @@ func runReplay(c *common, o *replayOptions, webFlags *web.FlagConfig, logger *sl
 		_, err = os.Stdout.Write(text)
 		return err
 	}
-	handler, err := server.Handler(server.Options{TelemetryPath: c.telemetryPath, MaxRequests: c.maxRequests, Timeout: time.Minute,
+	handler, err := server.Handler(server.Options{TelemetryPath: o.web.telemetryPath, MaxRequests: o.web.maxRequests, Timeout: time.Minute,
 		Version: version.Info(), Ready: func() error { return nil }}, reg, storage, a, logger)
 	if err != nil {
 		return err
@@ -78,5 +59,5 @@ func runReplay(c *common, o *replayOptions, webFlags *web.FlagConfig, logger *sl
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("replaying", "node", summary.Node.NodeName, "taken_at", rec.Time())
-	return server.ListenAndServe(ctx, handler, webFlags, logger)
+	return server.ListenAndServe(ctx, handler, o.web.toolkit, logger)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -32,20 +31,13 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
 )
 
-func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Logger) error {
+func serve(o *serveOptions, logger *slog.Logger) error {
 	klog.SetSlogLogger(logger) // client-go's reflector logs in the agent's format
-	if o.nodeName == "" {
-		return errors.New("--node.name (or NODE_NAME) is required: the agent watches one node, normally set from the downward API (spec.nodeName)")
-	}
-	modelOpts, err := c.modelOptions()
+	modelOpts, err := o.accounting.modelOptions()
 	if err != nil {
 		return err
 	}
-	restConfig, err := apiServerConfig(o.kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kube.NewClient(restConfig)
+	restConfig, client, err := apiServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -109,19 +101,19 @@ func serve(c *common, o *serveOptions, webFlags *web.FlagConfig, logger *slog.Lo
 		return nil
 	}
 	handler, err := server.Handler(server.Options{
-		TelemetryPath: c.telemetryPath, MaxRequests: c.maxRequests, Timeout: o.timeout + 5*time.Second,
+		TelemetryPath: o.web.telemetryPath, MaxRequests: o.web.maxRequests, Timeout: o.timeout + 5*time.Second,
 		Version: version.Info(), Ready: ready,
 	}, reg, exposition, a, logger)
 	if err != nil {
 		return err
 	}
-	if c.probeAddress != "" {
-		if _, err := server.StartProbes(ctx, c.probeAddress, server.ProbeHandler(ready), logger); err != nil {
+	if o.web.probeAddress != "" {
+		if _, err := server.StartProbes(ctx, o.web.probeAddress, server.ProbeHandler(ready), logger); err != nil {
 			return err
 		}
 	}
 	logger.Info("starting", "version", version.Info(), "node", o.nodeName, "kubelet_mode", o.kubeletMode)
-	return server.ListenAndServe(ctx, handler, webFlags, logger)
+	return server.ListenAndServe(ctx, handler, o.web.toolkit, logger)
 }
 
 // detectEvents wires the eviction and read-only failure detector to the pod watch, the Event
@@ -177,6 +169,16 @@ func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Confi
 	go func() { <-ctx.Done(); broadcaster.Shutdown() }()
 	recorder := broadcaster.NewRecorder(hintScheme(), corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName})
 	return detect.NewHinter(recorder, o.readOnlyHintInterval, nil), nil
+}
+
+// apiServerClient is the API server's config and client: in-cluster, or from a kubeconfig.
+func apiServerClient(kubeconfig string) (*rest.Config, *kube.Client, error) {
+	restConfig, err := apiServerConfig(kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := kube.NewClient(restConfig)
+	return restConfig, client, err
 }
 
 func apiServerConfig(kubeconfig string) (*rest.Config, error) {

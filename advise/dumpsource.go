@@ -12,9 +12,9 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
-// SnapshotSource observes one saved summary and pod list (a replay dump): every "peak" is the
+// DumpSource observes one recorded node dump (dump.Dump: a saved summary and pod list): every "peak" is the
 // usage at the moment the summary was taken, so its advice is labelled "snapshot, not a window".
-type SnapshotSource struct {
+type DumpSource struct {
 	Dump    *dump.Dump
 	Options model.Options
 	// Name describes the dump in the report, e.g. "sample node" or a file name.
@@ -24,7 +24,7 @@ type SnapshotSource struct {
 }
 
 // Observe builds the snapshot with model.Build, exactly as the agent does.
-func (s *SnapshotSource) Observe(ctx context.Context) (*Input, error) {
+func (s *DumpSource) Observe(ctx context.Context) (*Input, error) {
 	summary, err := s.Dump.Summary(ctx)
 	if err != nil {
 		return nil, err
@@ -54,13 +54,13 @@ func (s *SnapshotSource) Observe(ctx context.Context) (*Input, error) {
 				continue
 			}
 			in.Volumes = append(in.Volumes, VolumeObservation{Workload: w, Volume: v.Name, Medium: v.Medium,
-				Peak: value(v.Used), SizeLimit: value(v.SizeLimit)})
+				Peak: v.Used, SizeLimit: v.SizeLimit})
 		}
 		for _, c := range p.Containers {
 			o := ContainerObservation{Workload: w, Container: c.Name, Type: c.Type,
-				Peak: value(c.Usage), RootfsPeak: value(c.Rootfs), Request: value(c.Request), Limit: value(c.Limit)}
+				Peak: c.Usage, RootfsPeak: c.Rootfs, Request: c.Request, Limit: c.Limit}
 			if c.Type != "" {
-				o.ReadOnlyRoot = Known(boolFloat(c.ReadOnlyRootFilesystem))
+				o.ReadOnlyRoot = model.Flag(c.ReadOnlyRootFilesystem)
 			}
 			in.Containers = append(in.Containers, o)
 		}
@@ -82,13 +82,4 @@ func (s *SnapshotSource) Observe(ctx context.Context) (*Input, error) {
 		})
 	}
 	return in, nil
-}
-
-func value(o model.Opt) Value { return Value{V: o.Value, OK: o.OK} }
-
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
