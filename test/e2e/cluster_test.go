@@ -253,6 +253,7 @@ func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientse
 				{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 				{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"list", "watch"}},
 				{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"list", "watch"}},
+				{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}}, // the read-only hint
 			},
 		}}
 		bindings = []*rbacv1.ClusterRoleBinding{{

@@ -87,10 +87,12 @@ func TestEmptyDirEviction(t *testing.T) {
 
 	// --- The agent, with the DaemonSet's args (deploy/kustomize/base/daemonset.yaml), overriding
 	// only what differs on loopback.
-	agentPort := freePort(t)
+	agentPort, probePort := freePort(t), freePort(t)
 	agentURL := fmt.Sprintf("http://127.0.0.1:%d", agentPort)
+	probeURL := fmt.Sprintf("http://127.0.0.1:%d", probePort)
 	args, agentEnv := daemonSetArgs(t, e, map[string]string{
 		"web.listen-address":   fmt.Sprintf("127.0.0.1:%d", agentPort),
+		"web.probe-address":    fmt.Sprintf("127.0.0.1:%d", probePort),
 		"kubeconfig":           kubeconfig,
 		"kubelet.url":          e.KubeletURL,
 		"kubelet.ca-file":      e.CA,
@@ -100,10 +102,16 @@ func TestEmptyDirEviction(t *testing.T) {
 		"log.format":           "json",
 	})
 	startProcessEnv(t, e, "agent", agentEnv, append([]string{e.AgentBin}, args...)...)
+	// Ready where the DaemonSet's readinessProbe asks (the probe listener), and on the main one.
 	eventually(t, 60*time.Second, 500*time.Millisecond, "agent /readyz", func() (bool, string) {
-		code, body, err := get(hc, agentURL+"/readyz", "")
-		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %v %s", code, err, body)
+		code, body, err := get(hc, probeURL+"/readyz", "")
+		code2, body2, err2 := get(hc, agentURL+"/readyz", "")
+		return err == nil && code == http.StatusOK && err2 == nil && code2 == http.StatusOK,
+			fmt.Sprintf("probe %d %v %s; main %d %v %s", code, err, body, code2, err2, body2)
 	})
+	if code, body, err := get(hc, probeURL+"/healthz", ""); err != nil || code != http.StatusOK {
+		t.Fatalf("agent /healthz on the probe listener: want 200, got %d %v %s", code, err, body)
+	}
 	timing("agent ready")
 
 	// --- A real Prometheus scraping the agent every second and evaluating the rules every second.
