@@ -41,7 +41,9 @@ type kubeletReading struct {
 //   - rootfiller: writes to its writable layer past its 8Mi ephemeral-storage limit;
 //   - rofail: tries to write to its read-only root, exits 1 (FallbackToLogsOnError);
 //   - memvol: a medium: Memory emptyDir (sizeLimit 8Mi, memory limit 64Mi);
-//   - idle: a bystander.
+//   - idle: a bystander;
+//   - rofix: a Deployment writing to /tmp on its read-only root, fixed by advise's patch
+//     (readonly_loop_test.go).
 //
 // Then: the agent's own metrics, and every dashboard panel's query.
 func TestEmptyDirEviction(t *testing.T) {
@@ -119,7 +121,9 @@ func TestEmptyDirEviction(t *testing.T) {
 	timing("prometheus scraping the agent, rules loaded")
 
 	// --- The pods of every scenario, at once.
+	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing}
 	ensureNamespace(ctx, t, cs, scenarioNS)
+	sc.roFixPod = sc.readOnlyDeployment(t)
 	for _, p := range []*corev1.Pod{
 		testPod(e, "idle", "100Mi", nil),
 		testPod(e, "filler", "20Mi", []string{"--fill", "/data/fill", "--rate", fillRate}),
@@ -170,7 +174,7 @@ func TestEmptyDirEviction(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing, summary: lastSummary}
+	sc.summary = lastSummary
 
 	t.Run("emptydir-eviction", func(t *testing.T) {
 		evicted := ended["filler"]
@@ -213,6 +217,7 @@ func TestEmptyDirEviction(t *testing.T) {
 	t.Run("alerts", func(t *testing.T) { sc.checkAlerts(t, ended["filler"]) })
 	t.Run("writable-layer-eviction", func(t *testing.T) { sc.checkWritableLayer(t, ended["rootfiller"]) })
 	t.Run("read-only-root", sc.checkReadOnlyRoot)
+	t.Run("read-only-fix-loop", sc.checkReadOnlyLoop)
 	t.Run("memory-emptydir", sc.checkMemoryVolume)
 	t.Run("agent-self-metrics", sc.checkSelfMetrics)
 	t.Run("dashboards", sc.checkDashboards)

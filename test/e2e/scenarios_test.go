@@ -41,6 +41,7 @@ type scenario struct {
 	timing            func(string)
 	summary           *statsv1alpha1.Summary
 	countersSettled   bool
+	roFixPod          *corev1.Pod // the first pod of the Deployment rofix (readonly_loop_test.go)
 }
 
 // pod is a pod of the scenario namespace running the test image.
@@ -579,6 +580,13 @@ func (sc *scenario) checkReadOnlyRoot(t *testing.T) {
 		return false, "no such line in " + logPath
 	})
 	t.Logf("agent log: %s", line)
+	// The hint on the pod names the path.
+	p, err := sc.cs.CoreV1().Pods(scenarioNS).Get(sc.ctx, "rofail", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := sc.readOnlyHint(t, p, "main", readOnlyPath)
+	t.Logf("Event on rofail: %s %s: %s", ev.Type, ev.Reason, ev.Message)
 	sc.timing("read-only root write failure checked")
 }
 
