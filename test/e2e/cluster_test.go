@@ -37,7 +37,7 @@ import (
 
 // env is what hack/e2e/up.sh exports (also in $E2E_ARTIFACTS/env).
 type env struct {
-	Node, Artifacts, WorkDir, AgentBin, Image, APIServer, CA, AdminKubeconfig, KubeletURL, PrometheusBin, EvictionHard, Root string
+	Node, Artifacts, WorkDir, AgentBin, PluginBin, Image, APIServer, CA, AdminKubeconfig, KubeletURL, PrometheusBin, EvictionHard, Root string
 	// Rules is the alert rules file rendered from testdata/alerts-config.yaml (hack/e2e/run.sh).
 	Rules string
 }
@@ -46,7 +46,7 @@ func loadEnv(t *testing.T) env {
 	t.Helper()
 	e := env{
 		Node: os.Getenv("E2E_NODE"), Artifacts: os.Getenv("E2E_ARTIFACTS"), WorkDir: os.Getenv("E2E_WORKDIR"),
-		AgentBin: os.Getenv("E2E_AGENT_BIN"), Image: os.Getenv("E2E_IMAGE"), APIServer: os.Getenv("E2E_APISERVER"),
+		AgentBin: os.Getenv("E2E_AGENT_BIN"), PluginBin: os.Getenv("E2E_PLUGIN_BIN"), Image: os.Getenv("E2E_IMAGE"), APIServer: os.Getenv("E2E_APISERVER"),
 		CA: os.Getenv("E2E_CA"), AdminKubeconfig: os.Getenv("E2E_ADMIN_KUBECONFIG"), KubeletURL: os.Getenv("E2E_KUBELET_URL"),
 		PrometheusBin: os.Getenv("E2E_PROMETHEUS_BIN"), EvictionHard: os.Getenv("E2E_EVICTION_HARD"), Root: os.Getenv("E2E_ROOT"),
 		Rules: os.Getenv("E2E_RULES"),
