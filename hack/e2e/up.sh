@@ -53,10 +53,11 @@ export E2E_K8S_BIN=$K8S_BIN
 W=$(mktemp -d /tmp/ese-e2e.XXXXXX)
 export E2E_WORKDIR=$W
 mkdir -p "$W/bin"
-step "agent + test image binaries (go build -p ${E2E_GO_P:-1})"
+step "agent, kubectl plugin + test image binaries (go build -p ${E2E_GO_P:-1})"
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/ephemeral-storage-exporter" ./cmd/ephemeral-storage-exporter)
+(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/kubectl-ephemeral_storage" ./cmd/kubectl-ephemeral_storage)
 (cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
-export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter
+export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter E2E_PLUGIN_BIN=$W/bin/kubectl-ephemeral_storage
 {
   echo "etcd: $(etcd --version 2>&1 | head -1)"
   # Built with plain `go build` (no version ldflags): --version prints v0.0.0-master; the module
@@ -341,7 +342,7 @@ alive kubelet
 export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_ADMIN_KUBECONFIG=$W/admin.kubeconfig \
        E2E_KUBELET_URL=$KUBELET_URL E2E_PROMETHEUS_BIN=$(command -v prometheus) E2E_ROOT=$ROOT
 {
-  for v in E2E_NODE E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
+  for v in E2E_NODE E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_PLUGIN_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
            E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0; do
     printf 'export %s=%q\n' "$v" "${!v:-}"
   done

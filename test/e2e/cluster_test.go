@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,7 +39,7 @@ import (
 
 // env is what hack/e2e/up.sh exports (also in $E2E_ARTIFACTS/env).
 type env struct {
-	Node, Artifacts, WorkDir, AgentBin, Image, APIServer, CA, AdminKubeconfig, KubeletURL, PrometheusBin, EvictionHard, Root string
+	Node, Artifacts, WorkDir, AgentBin, PluginBin, Image, APIServer, CA, AdminKubeconfig, KubeletURL, PrometheusBin, EvictionHard, Root string
 	// Rules is the alert rules file rendered from testdata/alerts-config.yaml (hack/e2e/run.sh).
 	Rules string
 }
@@ -46,7 +48,7 @@ func loadEnv(t *testing.T) env {
 	t.Helper()
 	e := env{
 		Node: os.Getenv("E2E_NODE"), Artifacts: os.Getenv("E2E_ARTIFACTS"), WorkDir: os.Getenv("E2E_WORKDIR"),
-		AgentBin: os.Getenv("E2E_AGENT_BIN"), Image: os.Getenv("E2E_IMAGE"), APIServer: os.Getenv("E2E_APISERVER"),
+		AgentBin: os.Getenv("E2E_AGENT_BIN"), PluginBin: os.Getenv("E2E_PLUGIN_BIN"), Image: os.Getenv("E2E_IMAGE"), APIServer: os.Getenv("E2E_APISERVER"),
 		CA: os.Getenv("E2E_CA"), AdminKubeconfig: os.Getenv("E2E_ADMIN_KUBECONFIG"), KubeletURL: os.Getenv("E2E_KUBELET_URL"),
 		PrometheusBin: os.Getenv("E2E_PROMETHEUS_BIN"), EvictionHard: os.Getenv("E2E_EVICTION_HARD"), Root: os.Getenv("E2E_ROOT"),
 		Rules: os.Getenv("E2E_RULES"),
@@ -208,7 +210,7 @@ func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientse
 		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
 		for {
 			doc, err := r.Read()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
@@ -253,6 +255,7 @@ func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientse
 				{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
 				{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"list", "watch"}},
 				{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"list", "watch"}},
+				{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}}, // the read-only hint
 			},
 		}}
 		bindings = []*rbacv1.ClusterRoleBinding{{
@@ -406,8 +409,10 @@ func promDecode(code int, body []byte, err error) ([]promSample, error) {
 		}
 		for _, v := range vals {
 			ts := v[0].(float64)
-			var f float64
-			fmt.Sscan(v[1].(string), &f)
+			f, err := strconv.ParseFloat(v[1].(string), 64)
+			if err != nil {
+				return nil, fmt.Errorf("sample value %q: %w", v[1], err)
+			}
 			out = append(out, promSample{Labels: s.Metric, T: time.UnixMilli(int64(ts * 1000)), V: f})
 		}
 	}

@@ -41,7 +41,9 @@ type kubeletReading struct {
 //   - rootfiller: writes to its writable layer past its 8Mi ephemeral-storage limit;
 //   - rofail: tries to write to its read-only root, exits 1 (FallbackToLogsOnError);
 //   - memvol: a medium: Memory emptyDir (sizeLimit 8Mi, memory limit 64Mi);
-//   - idle: a bystander.
+//   - idle: a bystander;
+//   - rofix: a Deployment writing to /tmp on its read-only root, fixed by advise's patch
+//     (readonly_loop_test.go).
 //
 // Then: the agent's own metrics, and every dashboard panel's query.
 func TestEmptyDirEviction(t *testing.T) {
@@ -87,10 +89,12 @@ func TestEmptyDirEviction(t *testing.T) {
 
 	// --- The agent, with the DaemonSet's args (deploy/kustomize/base/daemonset.yaml), overriding
 	// only what differs on loopback.
-	agentPort := freePort(t)
+	agentPort, probePort := freePort(t), freePort(t)
 	agentURL := fmt.Sprintf("http://127.0.0.1:%d", agentPort)
+	probeURL := fmt.Sprintf("http://127.0.0.1:%d", probePort)
 	args, agentEnv := daemonSetArgs(t, e, map[string]string{
 		"web.listen-address":   fmt.Sprintf("127.0.0.1:%d", agentPort),
+		"web.probe-address":    fmt.Sprintf("127.0.0.1:%d", probePort),
 		"kubeconfig":           kubeconfig,
 		"kubelet.url":          e.KubeletURL,
 		"kubelet.ca-file":      e.CA,
@@ -100,10 +104,16 @@ func TestEmptyDirEviction(t *testing.T) {
 		"log.format":           "json",
 	})
 	startProcessEnv(t, e, "agent", agentEnv, append([]string{e.AgentBin}, args...)...)
+	// Ready where the DaemonSet's readinessProbe asks (the probe listener), and on the main one.
 	eventually(t, 60*time.Second, 500*time.Millisecond, "agent /readyz", func() (bool, string) {
-		code, body, err := get(hc, agentURL+"/readyz", "")
-		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %v %s", code, err, body)
+		code, body, err := get(hc, probeURL+"/readyz", "")
+		code2, body2, err2 := get(hc, agentURL+"/readyz", "")
+		return err == nil && code == http.StatusOK && err2 == nil && code2 == http.StatusOK,
+			fmt.Sprintf("probe %d %v %s; main %d %v %s", code, err, body, code2, err2, body2)
 	})
+	if code, body, err := get(hc, probeURL+"/healthz", ""); err != nil || code != http.StatusOK {
+		t.Fatalf("agent /healthz on the probe listener: want 200, got %d %v %s", code, err, body)
+	}
 	timing("agent ready")
 
 	// --- A real Prometheus scraping the agent every second and evaluating the rules every second.
@@ -111,7 +121,9 @@ func TestEmptyDirEviction(t *testing.T) {
 	timing("prometheus scraping the agent, rules loaded")
 
 	// --- The pods of every scenario, at once.
+	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing}
 	ensureNamespace(ctx, t, cs, scenarioNS)
+	sc.roFixPod = sc.readOnlyDeployment(t)
 	for _, p := range []*corev1.Pod{
 		testPod(e, "idle", "100Mi", nil),
 		testPod(e, "filler", "20Mi", []string{"--fill", "/data/fill", "--rate", fillRate}),
@@ -162,7 +174,7 @@ func TestEmptyDirEviction(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing, summary: lastSummary}
+	sc.summary = lastSummary
 
 	t.Run("emptydir-eviction", func(t *testing.T) {
 		evicted := ended["filler"]
@@ -205,6 +217,7 @@ func TestEmptyDirEviction(t *testing.T) {
 	t.Run("alerts", func(t *testing.T) { sc.checkAlerts(t, ended["filler"]) })
 	t.Run("writable-layer-eviction", func(t *testing.T) { sc.checkWritableLayer(t, ended["rootfiller"]) })
 	t.Run("read-only-root", sc.checkReadOnlyRoot)
+	t.Run("read-only-fix-loop", sc.checkReadOnlyLoop)
 	t.Run("memory-emptydir", sc.checkMemoryVolume)
 	t.Run("agent-self-metrics", sc.checkSelfMetrics)
 	t.Run("dashboards", sc.checkDashboards)

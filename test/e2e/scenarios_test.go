@@ -41,6 +41,7 @@ type scenario struct {
 	timing            func(string)
 	summary           *statsv1alpha1.Summary
 	countersSettled   bool
+	roFixPod          *corev1.Pod // the first pod of the Deployment rofix (readonly_loop_test.go)
 }
 
 // pod is a pod of the scenario namespace running the test image.
@@ -172,7 +173,9 @@ func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, envi
 	b.WriteString("# environment (the manifest's env, fieldRefs resolved for this node):\n")
 	for _, ev := range c.Env {
 		v := ev.Value
-		if ev.ValueFrom != nil && ev.ValueFrom.FieldRef != nil {
+		switch {
+		case ev.ValueFrom == nil:
+		case ev.ValueFrom.FieldRef != nil:
 			switch ev.ValueFrom.FieldRef.FieldPath {
 			case "spec.nodeName":
 				v = e.Node
@@ -181,6 +184,10 @@ func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, envi
 			default:
 				t.Fatalf("%s: env %s: fieldRef %s not handled", path, ev.Name, ev.ValueFrom.FieldRef.FieldPath)
 			}
+		case ev.ValueFrom.ResourceFieldRef != nil:
+			v = resourceFieldValue(t, path, ev.Name, c, ev.ValueFrom.ResourceFieldRef)
+		default:
+			t.Fatalf("%s: env %s: valueFrom not handled", path, ev.Name)
 		}
 		environ = append(environ, ev.Name+"="+v)
 		fmt.Fprintf(&b, "  %s=%s\n", ev.Name, v)
@@ -189,6 +196,28 @@ func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, envi
 	_ = os.WriteFile(filepath.Join(e.Artifacts, "agent-args.txt"), []byte(b.String()), 0o644)
 	t.Logf("agent args from %s (%d manifest args, overrides %v)", path, len(c.Args), keys)
 	return args, environ
+}
+
+// resourceFieldValue resolves a resourceFieldRef of the agent's own container as the kubelet does
+// (k8s.io/kubernetes v1.34.2 pkg/api/v1/resource/helpers.go, ExtractContainerResourceValue: the
+// quantity divided by the divisor, default 1, rounded up). Only memory and ephemeral-storage limits
+// the manifest sets are handled (cpu divides milli-values; an unset limit becomes the node's
+// allocatable).
+func resourceFieldValue(t *testing.T, path, name string, c corev1.Container, ref *corev1.ResourceFieldSelector) string {
+	t.Helper()
+	res, ok := strings.CutPrefix(ref.Resource, "limits.")
+	if !ok || (res != "memory" && res != "ephemeral-storage") {
+		t.Fatalf("%s: env %s: resourceFieldRef %s not handled", path, name, ref.Resource)
+	}
+	q, ok := c.Resources.Limits[corev1.ResourceName(res)]
+	if !ok {
+		t.Fatalf("%s: env %s: resourceFieldRef %s: the manifest sets no such limit", path, name, ref.Resource)
+	}
+	divisor := resource.MustParse("1")
+	if !ref.Divisor.IsZero() {
+		divisor = ref.Divisor
+	}
+	return fmt.Sprint(int64(math.Ceil(float64(q.Value()) / float64(divisor.Value()))))
 }
 
 // startPrometheus runs a Debian prometheus scraping the agent every second (target label
@@ -551,6 +580,13 @@ func (sc *scenario) checkReadOnlyRoot(t *testing.T) {
 		return false, "no such line in " + logPath
 	})
 	t.Logf("agent log: %s", line)
+	// The hint on the pod names the path.
+	p, err := sc.cs.CoreV1().Pods(scenarioNS).Get(sc.ctx, "rofail", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := sc.readOnlyHint(t, p, "main", readOnlyPath)
+	t.Logf("Event on rofail: %s %s: %s", ev.Type, ev.Reason, ev.Message)
 	sc.timing("read-only root write failure checked")
 }
 

@@ -9,7 +9,7 @@
 //	          [--erofs-exit 1]                prints the result (the Go error on stderr, e.g.
 //	                                          "open /probe: read-only file system"); exits with
 //	                                          --erofs-exit (default 0) if it was refused with EROFS,
-//	                                          1 otherwise
+//	                                          1 on another error; idles once written (a fixed workload)
 package main
 
 import (
@@ -42,13 +42,13 @@ func main() {
 			// The Go error as is ("open /probe: read-only file system"): with
 			// terminationMessagePolicy FallbackToLogsOnError it becomes the termination message.
 			fmt.Fprintln(os.Stderr, err)
-		} else {
-			fmt.Printf("wrote %s\n", *writeRoot)
+			if errors.Is(err, syscall.EROFS) {
+				os.Exit(*erofsExit)
+			}
+			os.Exit(1)
 		}
-		if errors.Is(err, syscall.EROFS) {
-			os.Exit(*erofsExit)
-		}
-		os.Exit(1)
+		fmt.Printf("wrote %s\n", *writeRoot) // then idle, as a workload that works
+
 	case *fill != "":
 		perSec, err := parseRate(*rate)
 		if err != nil {
