@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -208,7 +210,7 @@ func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientse
 		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
 		for {
 			doc, err := r.Read()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
@@ -406,8 +408,10 @@ func promDecode(code int, body []byte, err error) ([]promSample, error) {
 		}
 		for _, v := range vals {
 			ts := v[0].(float64)
-			var f float64
-			fmt.Sscan(v[1].(string), &f)
+			f, err := strconv.ParseFloat(v[1].(string), 64)
+			if err != nil {
+				return nil, fmt.Errorf("prometheus: sample %v: %w", v, err)
+			}
 			out = append(out, promSample{Labels: s.Metric, T: time.UnixMilli(int64(ts * 1000)), V: f})
 		}
 	}
