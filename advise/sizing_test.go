@@ -127,12 +127,12 @@ func TestAnalyzeReadOnlyAndChanges(t *testing.T) {
 	verdicts := map[string]string{}
 	for _, c := range a.Containers {
 		verdicts[c.Container] = c.ReadOnlyRoot.Verdict
-		assert.Equal(t, int64(260*Mi), c.EmptyDirSizeLimitsBytes, c.Container)
+		assert.Equal(t, 260*Mi, c.EmptyDirSizeLimitsBytes, c.Container)
 	}
 	assert.Equal(t, map[string]string{"clean": ReadOnlySafe, "writer": ReadOnlyWrites, "ro": ReadOnlyEnabled,
 		"mixed": ReadOnlySafe, "nostats": ReadOnlyUnknown, "nospec": ReadOnlyUnknown}, verdicts)
 	if assert.Len(t, a.MemoryEmptyDirs, 1) {
-		assert.Equal(t, int64(16*Mi), *a.MemoryEmptyDirs[0].HeadroomBytes)
+		assert.Equal(t, 16*Mi, *a.MemoryEmptyDirs[0].HeadroomBytes)
 		assert.InDelta(t, 0.75, *a.MemoryEmptyDirs[0].UsedRatio, 1e-9)
 	}
 	assert.Equal(t, []Eviction{{Cause: "empty_dir", Count: 2}}, a.Evictions, "increase() is rounded; 0 is dropped")

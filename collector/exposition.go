@@ -23,8 +23,6 @@ type Exposition struct {
 	mu       sync.Mutex
 	rendered *model.Snapshot
 	text, gz []byte
-	// zw is reused: a flate compressor is about 1 MiB of state, a third of what a render allocates.
-	zw *gzip.Writer
 }
 
 // NewExposition renders what source hands out.
@@ -47,15 +45,11 @@ func (e *Exposition) Render() (text, gz []byte, err error) {
 	}
 	var zbuf bytes.Buffer
 	zbuf.Grow(len(text) / 8)
-	if e.zw == nil {
-		e.zw, _ = gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
-	} else {
-		e.zw.Reset(&zbuf)
-	}
-	if _, err := e.zw.Write(text); err != nil {
+	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
+	if _, err := zw.Write(text); err != nil {
 		return nil, nil, err
 	}
-	if err := e.zw.Close(); err != nil {
+	if err := zw.Close(); err != nil {
 		return nil, nil, err
 	}
 	e.rendered, e.text, e.gz = snap, text, zbuf.Bytes()

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -9,8 +10,8 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
 )
 
 // ReadOnlyHintReason is the reason of the Event the agent posts on a pod whose container failed to
@@ -34,6 +35,13 @@ const (
 	maxHintKeys      = 4096
 )
 
+// Each pod's hint budget, as client-go's spam filter for Events (tools/record/events_cache.go,
+// defaultSpamBurst and defaultSpamQPS): 25 at once, then one per five minutes.
+const (
+	hintBurst  = 25
+	hintRefill = 5 * time.Minute
+)
+
 // ReadOnlyHint is one counted read-only failure of a pod on this node.
 type ReadOnlyHint struct {
 	Namespace, Pod         string
@@ -42,16 +50,20 @@ type ReadOnlyHint struct {
 	Container, Path        string
 }
 
-// Hinter posts a Warning Event on the pod for each read-only failure, where `kubectl describe pod`
-// and Event exporters show it: at most one per pod, container and path per interval. The
-// recorder's correlator aggregates and rate-limits on top of that.
+// Hinter makes a Warning Event on the pod for each read-only failure, where `kubectl describe pod`
+// and Event exporters show it: at most one per pod, container and path per interval, and at most
+// hintBurst per pod, then one per hintRefill. post sends it and must not block. The agent posts
+// through its core/v1 REST client rather than client-go's tools/record, whose correlator and
+// strategic-merge patches would double the binary's dependencies and its resident memory.
 type Hinter struct {
-	recorder record.EventRecorder
+	post     func(*corev1.Event)
+	source   corev1.EventSource
 	interval time.Duration
 	now      func() time.Time
 
-	mu   sync.Mutex
-	last map[hintKey]time.Time
+	mu     sync.Mutex
+	last   map[hintKey]time.Time
+	budget map[types.UID]podBudget
 }
 
 type hintKey struct {
@@ -59,23 +71,45 @@ type hintKey struct {
 	container, path string
 }
 
-// NewHinter returns a hinter posting through recorder.
-func NewHinter(recorder record.EventRecorder, interval time.Duration, now func() time.Time) *Hinter {
+// podBudget is a token bucket: tokens left at the time at.
+type podBudget struct {
+	tokens float64
+	at     time.Time
+}
+
+// NewHinter returns a hinter whose Events come from source and go to post.
+func NewHinter(post func(*corev1.Event), source corev1.EventSource, interval time.Duration, now func() time.Time) *Hinter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Hinter{recorder: recorder, interval: interval, now: now, last: map[hintKey]time.Time{}}
+	return &Hinter{post: post, source: source, interval: interval, now: now,
+		last: map[hintKey]time.Time{}, budget: map[types.UID]podBudget{}}
 }
 
-// ReadOnly posts the hint for h, unless one was posted for the same key within the interval.
+// ReadOnly posts the hint for h, unless one was posted for the same key within the interval or
+// the pod's budget is spent.
 func (hr *Hinter) ReadOnly(h ReadOnlyHint) {
 	container, p := boundedText(h.Container, maxHintContainer), boundedText(h.Path, maxHintPath)
-	key := hintKey{uid: h.UID, container: container, path: p}
 	now := hr.now()
-	hr.mu.Lock()
-	if at, ok := hr.last[key]; ok && now.Sub(at) < hr.interval {
-		hr.mu.Unlock()
+	if !hr.admit(hintKey{uid: h.UID, container: container, path: p}, now) {
 		return
+	}
+	dir, _ := SuggestMountDir([]string{h.Path})
+	annotations := map[string]string{HintAnnotationContainer: container, HintAnnotationPath: p, HintAnnotationMountDir: dir}
+	if h.WorkloadKind != "" && h.Workload != "" {
+		annotations[HintAnnotationWorkloadKind] = h.WorkloadKind
+		annotations[HintAnnotationWorkload] = h.Workload
+	}
+	hr.post(hr.event(h, annotations, HintMessage(container, p, dir), now))
+}
+
+// admit records a post for key at now, unless the key was posted within the interval, the pod's
+// budget is spent, or the tables are full of live entries (a flood: the counters still count).
+func (hr *Hinter) admit(key hintKey, now time.Time) bool {
+	hr.mu.Lock()
+	defer hr.mu.Unlock()
+	if at, ok := hr.last[key]; ok && now.Sub(at) < hr.interval {
+		return false
 	}
 	if len(hr.last) >= maxHintKeys {
 		for k, at := range hr.last {
@@ -84,21 +118,63 @@ func (hr *Hinter) ReadOnly(h ReadOnlyHint) {
 			}
 		}
 		if len(hr.last) >= maxHintKeys {
-			hr.mu.Unlock()
-			return // a flood of distinct paths: the counters still count them
+			return false
 		}
 	}
-	hr.last[key] = now
-	hr.mu.Unlock()
-
-	dir, _ := SuggestMountDir([]string{h.Path})
-	pod := &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: h.Namespace, Name: h.Pod, UID: h.UID}
-	annotations := map[string]string{HintAnnotationContainer: container, HintAnnotationPath: p, HintAnnotationMountDir: dir}
-	if h.WorkloadKind != "" && h.Workload != "" {
-		annotations[HintAnnotationWorkloadKind] = h.WorkloadKind
-		annotations[HintAnnotationWorkload] = h.Workload
+	b, ok := hr.budget[key.uid]
+	if !ok {
+		if len(hr.budget) >= maxHintKeys {
+			for uid, pb := range hr.budget {
+				if pb.refilled(now) >= hintBurst {
+					delete(hr.budget, uid)
+				}
+			}
+			if len(hr.budget) >= maxHintKeys {
+				return false
+			}
+		}
+		b = podBudget{tokens: hintBurst, at: now}
 	}
-	hr.recorder.AnnotatedEventf(pod, annotations, corev1.EventTypeWarning, ReadOnlyHintReason, "%s", HintMessage(container, p, dir))
+	tokens := b.refilled(now)
+	if tokens < 1 {
+		return false
+	}
+	hr.budget[key.uid] = podBudget{tokens: tokens - 1, at: now}
+	hr.last[key] = now
+	return true
+}
+
+func (b podBudget) refilled(now time.Time) float64 {
+	return min(hintBurst, b.tokens+float64(now.Sub(b.at))/float64(hintRefill))
+}
+
+// event is the Event client-go's recorder would make (tools/record/event.go, makeEvent and
+// generateEvent): named after the pod and the time, counted once, from the agent on this node.
+func (hr *Hinter) event(h ReadOnlyHint, annotations map[string]string, message string, now time.Time) *corev1.Event {
+	t := metav1.NewTime(now)
+	return &corev1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Name: hintEventName(h.Pod, now), Namespace: h.Namespace, Annotations: annotations},
+		InvolvedObject:      corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: h.Namespace, Name: h.Pod, UID: h.UID},
+		Reason:              ReadOnlyHintReason,
+		Message:             message,
+		FirstTimestamp:      t,
+		LastTimestamp:       t,
+		Count:               1,
+		Type:                corev1.EventTypeWarning,
+		Source:              hr.source,
+		ReportingController: hr.source.Component,
+		ReportingInstance:   hr.source.Host,
+	}
+}
+
+// hintEventName is "<pod>.<unix nanos in hex>" (client-go tools/record/util GenerateEventName),
+// the pod's part shortened so that the name stays a DNS subdomain of at most 253 bytes.
+func hintEventName(pod string, now time.Time) string {
+	suffix := "." + strconv.FormatInt(now.UnixNano(), 16)
+	if room := 253 - len(suffix); len(pod) > room {
+		pod = strings.TrimRight(pod[:room], ".-")
+	}
+	return pod + suffix
 }
 
 // HintMessage is the Event's text. It avoids the words of a read-only error, so that the agent

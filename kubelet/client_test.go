@@ -86,12 +86,14 @@ func TestSummaryFaults(t *testing.T) {
 		wantExcerpt string
 	}{
 		{name: "ok", handler: jsonBody(validSummary)},
-		{name: "unauthorized", handler: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "Unauthorized", 401) },
+		{name: "unauthorized", handler: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "Unauthorized", http.StatusUnauthorized) },
 			wantKind: ErrorAuth, wantStatus: 401, wantExcerpt: "Unauthorized"},
 		{name: "forbidden", handler: func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, `Forbidden (user=system:serviceaccount:x:y, verb=get, resource=nodes, subresource=stats)`, 403)
+			http.Error(w, `Forbidden (user=system:serviceaccount:x:y, verb=get, resource=nodes, subresource=stats)`, http.StatusForbidden)
 		}, wantKind: ErrorAuth, wantStatus: 403, wantExcerpt: "subresource=stats"},
-		{name: "server error", handler: func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "internal error", 500) },
+		{name: "server error", handler: func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		},
 			wantKind: ErrorHTTPStatus, wantStatus: 500, wantExcerpt: "internal error"},
 		{name: "truncated json", handler: jsonBody(validSummary[:40]), wantKind: ErrorDecode},
 		{name: "not a summary", handler: jsonBody(`{"kind":"Status"}`), wantKind: ErrorDecode},
@@ -222,7 +224,9 @@ func TestEvictionHardFromConfigz(t *testing.T) {
 	assert.Equal(t, map[string]string{"nodefs.available": "15%", "imagefs.available": "20%"}, hard)
 
 	k.mu.Lock()
-	k.handler = func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "Forbidden (subresource=proxy)", 403) }
+	k.handler = func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "Forbidden (subresource=proxy)", http.StatusForbidden)
+	}
 	k.mu.Unlock()
 	_, err = c.EvictionHard(context.Background())
 	assert.Equal(t, ErrorAuth, KindOf(err), "default RBAC has no nodes/proxy")

@@ -226,14 +226,6 @@ func (s *scanner) readLiteral(lit string) error {
 	return nil
 }
 
-// null consumes a null if one comes next.
-func (s *scanner) null() (bool, error) {
-	if s.peek() != 'n' {
-		return false, nil
-	}
-	return true, s.readLiteral("null")
-}
-
 func (s *scanner) enter() error {
 	s.depth++
 	if s.depth > maxNestingDepth {

@@ -95,7 +95,7 @@ func decodeRef(raw []byte) (*statsv1alpha1.Summary, error) {
 				return statsv1alpha1.ContainerStats{Name: c.Name, Rootfs: c.Rootfs.stats(), Logs: c.Logs.stats()}
 			}),
 			VolumeStats: mapSlice(p.VolumeStats, func(v refVolume) statsv1alpha1.VolumeStats {
-				fs := v.refFs.stats()
+				fs := v.stats()
 				fs.Time = v.Time
 				return statsv1alpha1.VolumeStats{FsStats: *fs, Name: v.Name, PVCRef: v.PVCRef}
 			}),

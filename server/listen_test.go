@@ -73,7 +73,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ListenAndServe(ctx, handler, flags, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); assert.NoError(t, <-done) }()
 
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	get := func(scheme, user, password string) (int, error) {
@@ -131,7 +131,7 @@ func TestProbesWithBasicAuth(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ListenAndServe(ctx, handler, flags, logger) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); assert.NoError(t, <-done) }()
 	probeAddr, err := StartProbes(ctx, "127.0.0.1:0", ProbeHandler(readyFn), logger)
 	require.NoError(t, err)
 

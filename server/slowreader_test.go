@@ -43,7 +43,7 @@ func TestSlowReadersDoNotStarveScrapers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ListenAndServe(ctx, h, flags, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); assert.NoError(t, <-done) }()
 	require.Eventually(t, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {

@@ -2,28 +2,37 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 )
 
-// eventSink writes the hint Events for client-go's broadcaster over a core/v1-only REST client:
-// the generated typed client would pull every API group into the binary (see kube.Client).
-type eventSink struct {
-	ctx  context.Context
-	rest rest.Interface
+// As client-go's broadcaster (tools/record/event.go, maxQueuedEvents, maxTriesPerEvent and
+// defaultSleepDuration), bounded lower: a hint is advice, the counters already count the failure.
+const (
+	maxQueuedHints = 100
+	maxHintTries   = 3
+	hintRetryAfter = 10 * time.Second
+)
+
+// eventPoster creates the hint Events over a core/v1-only REST client (the generated typed client
+// would pull every API group into the binary, see kube.Client), one at a time from a bounded
+// queue: the detector's handlers never wait on the API server.
+type eventPoster struct {
+	rest       rest.Interface
+	queue      chan *corev1.Event
+	retryAfter time.Duration
+	logger     *slog.Logger
 }
 
-var _ record.EventSink = (*eventSink)(nil)
-
-func newEventSink(ctx context.Context, cfg *rest.Config) (*eventSink, error) {
+func newEventPoster(cfg *rest.Config, logger *slog.Logger) (*eventPoster, error) {
 	c := rest.CopyConfig(cfg)
 	c.APIPath = "/api"
 	c.GroupVersion = &corev1.SchemeGroupVersion
@@ -36,34 +45,50 @@ func newEventSink(ctx context.Context, cfg *rest.Config) (*eventSink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events client: %w", err)
 	}
-	return &eventSink{ctx: ctx, rest: rc}, nil
+	return &eventPoster{rest: rc, queue: make(chan *corev1.Event, maxQueuedHints), retryAfter: hintRetryAfter, logger: logger}, nil
 }
 
-func (s *eventSink) Create(ev *corev1.Event) (*corev1.Event, error) {
-	out := &corev1.Event{}
-	err := s.rest.Post().Namespace(ev.Namespace).Resource("events").Body(ev).Do(s.ctx).Into(out)
-	return out, err
-}
-
-func (s *eventSink) Update(ev *corev1.Event) (*corev1.Event, error) {
-	out := &corev1.Event{}
-	err := s.rest.Put().Namespace(ev.Namespace).Resource("events").Name(ev.Name).Body(ev).Do(s.ctx).Into(out)
-	return out, err
-}
-
-func (s *eventSink) Patch(ev *corev1.Event, data []byte) (*corev1.Event, error) {
-	out := &corev1.Event{}
-	err := s.rest.Patch(types.StrategicMergePatchType).Namespace(ev.Namespace).Resource("events").Name(ev.Name).
-		Body(data).Do(s.ctx).Into(out)
-	return out, err
-}
-
-// hintScheme knows core/v1 only: all the recorder needs to reference a pod.
-func hintScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	metav1.AddToGroupVersion(s, corev1.SchemeGroupVersion)
-	if err := corev1.AddToScheme(s); err != nil {
-		panic(err)
+// Post queues ev, or drops it when the queue is full.
+func (p *eventPoster) Post(ev *corev1.Event) {
+	select {
+	case p.queue <- ev:
+	default:
+		p.logger.Debug("hint Event dropped: queue full", "namespace", ev.Namespace, "pod", ev.InvolvedObject.Name)
 	}
-	return s
+}
+
+// Run creates the queued Events until ctx ends.
+func (p *eventPoster) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-p.queue:
+			p.create(ctx, ev)
+		}
+	}
+}
+
+// create tries again only when the API server was not reached: an answer, even a refusal, is
+// final (client-go tools/record/event.go, recordEvent).
+func (p *eventPoster) create(ctx context.Context, ev *corev1.Event) {
+	for try := 1; ; try++ {
+		err := p.rest.Post().Namespace(ev.Namespace).Resource("events").Body(ev).Do(ctx).Error()
+		if err == nil {
+			return
+		}
+		var status apierrors.APIStatus
+		var construction *rest.RequestConstructionError
+		if errors.As(err, &status) || errors.As(err, &construction) || try >= maxHintTries {
+			p.logger.Warn("hint Event not created", "namespace", ev.Namespace, "pod", ev.InvolvedObject.Name, "tries", try, "err", err)
+			return
+		}
+		t := time.NewTimer(p.retryAfter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }

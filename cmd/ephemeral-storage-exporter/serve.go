@@ -17,7 +17,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
@@ -123,7 +122,7 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, res
 	snapshot func() *model.Snapshot, logger *slog.Logger, reg prometheus.Registerer) (func() bool, error) {
 	opts := detect.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot}
 	if o.readOnlyHints {
-		hinter, err := readOnlyHinter(ctx, o, restConfig)
+		hinter, err := readOnlyHinter(ctx, o, restConfig, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -157,18 +156,15 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, res
 	}, nil
 }
 
-// readOnlyHinter posts the hint Events through client-go's broadcaster, whose correlator
-// aggregates repeats and rate-limits per source and object.
-func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Config) (*detect.Hinter, error) {
-	sink, err := newEventSink(ctx, restConfig)
+// readOnlyHinter posts the hint Events from a bounded queue, rate-limited per pod by the hinter.
+func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Config, logger *slog.Logger) (*detect.Hinter, error) {
+	poster, err := newEventPoster(restConfig, logger)
 	if err != nil {
 		return nil, err
 	}
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(sink)
-	go func() { <-ctx.Done(); broadcaster.Shutdown() }()
-	recorder := broadcaster.NewRecorder(hintScheme(), corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName})
-	return detect.NewHinter(recorder, o.readOnlyHintInterval, nil), nil
+	go poster.Run(ctx)
+	source := corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName}
+	return detect.NewHinter(poster.Post, source, o.readOnlyHintInterval, nil), nil
 }
 
 // apiServerClient is the API server's config and client: in-cluster, or from a kubeconfig.

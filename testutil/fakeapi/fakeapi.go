@@ -205,7 +205,7 @@ func (s *Server) watchEncoder(w http.ResponseWriter, r *http.Request) func(watch
 	w.Header().Set("Content-Type", protobufType+";stream=watch")
 	info, _ := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), protobufType)
 	embedded := codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion)
-	stream := streaming.NewEncoder(info.StreamSerializer.Framer.NewFrameWriter(w), info.StreamSerializer.Serializer)
+	stream := streaming.NewEncoder(info.StreamSerializer.NewFrameWriter(w), info.StreamSerializer.Serializer)
 	return func(t watch.EventType, obj runtime.Object) error {
 		var raw bytes.Buffer
 		if err := embedded.Encode(obj, &raw); err != nil {
