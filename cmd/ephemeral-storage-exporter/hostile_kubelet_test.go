@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,7 +222,9 @@ func TestKubeletBodyUnderTheCapFitsTheChartLimit(t *testing.T) {
 				_, _ = w.Write(gz)
 			})
 			flags, _ := hostileSetup(t, k)
-			p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, flags...)
+			// As deployed: the chart hands the container's memory limit to the agent (downward
+			// API MEMORY_LIMIT), which makes 60 % of it the Go soft memory limit.
+			p := start(t, []string{"NODE_NAME=" + synthetic.NodeName, "MEMORY_LIMIT=" + strconv.FormatInt(limit, 10)}, flags...)
 			scrapeUntil(t, p, k, 4)
 			metrics := assertHealthy(t, p)
 			tooLarge, _ := sample(metrics, `ephemeral_storage_exporter_kubelet_errors_total{kind="too_large"`)
