@@ -31,15 +31,12 @@ func TestHintEventLandsOnPod(t *testing.T) {
 		Container: "nginx", Path: "/var/cache/nginx/client_temp"})
 
 	var events []corev1.Event
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	require.Eventually(t, func() bool {
 		list, err := client.CoreV1().Events("shop").List(context.Background(), metav1.ListOptions{})
 		require.NoError(t, err)
-		if events = list.Items; len(events) > 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		events = list.Items
+		return len(events) > 0
+	}, 10*time.Second, 10*time.Millisecond)
 	require.Len(t, events, 1)
 	ev := events[0]
 	assert.Equal(t, corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: "shop", Name: "web-5d8f7-abcde", UID: "uid-1"}, ev.InvolvedObject)

@@ -233,7 +233,10 @@ func TestScannerChattyFileDoesNotStarveOthers(t *testing.T) {
 	_, err := s.ScanOnce()
 	require.NoError(t, err)
 	appendFile(t, quiet, criLine("stderr", "F", "open /quiet: read-only file system"))
-	noise := strings.Repeat(criLine("stdout", "F", "all is well"), 2*budget/len(criLine("stdout", "F", "all is well")))
+	// 64-byte lines: a run ends exactly at its budget, inside the chatty file.
+	line := criLine("stdout", "F", strings.Repeat("x", 64-len(criLine("stdout", "F", ""))))
+	require.Len(t, line, 64)
+	noise := strings.Repeat(line, 2*budget/len(line))
 	for range 3 {
 		appendFile(t, chatty, noise) // always more than one run can read
 		_, err := s.ScanOnce()

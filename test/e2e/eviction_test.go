@@ -160,7 +160,7 @@ func TestEmptyDirEviction(t *testing.T) {
 				timing(name + " evicted")
 			}
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // poll interval of this bounded wait for the evictions
 	}
 	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing, summary: lastSummary}
 
