@@ -228,7 +228,7 @@ func TestScannerChattyFileDoesNotStarveOthers(t *testing.T) {
 	appendFile(t, chatty, "")
 	appendFile(t, quiet, "")
 	c := &collect{}
-	const budget = 4 << 10
+	const budget = readerSize // the smallest budget New allows
 	s := New(Options{Root: root, MaxBytesPerRun: budget, MaxLineBytes: 4096}, c.sink)
 	_, err := s.ScanOnce()
 	require.NoError(t, err)
