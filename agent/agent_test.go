@@ -213,6 +213,9 @@ func TestBackgroundScrapesNeverWait(t *testing.T) {
 				if d := int64(time.Since(start)); d > slowest.Load() {
 					slowest.Store(d)
 				}
+				if time.Duration(slowest.Load()) >= time.Second {
+					return // already failed: do not wait for the kubelet 20 times over
+				}
 				a.Snapshot()
 			}
 		}()
