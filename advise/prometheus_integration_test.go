@@ -308,7 +308,7 @@ func waitReady(t *testing.T, url string) {
 				return
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // poll interval of this condition wait (deadline above)
 	}
 	t.Fatalf("prometheus not ready at %s", url)
 }

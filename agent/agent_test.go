@@ -126,7 +126,9 @@ func TestFailureKeepsLastGoodDataUntilStale(t *testing.T) {
 ephemeral_storage_exporter_data_age_seconds{node="n1"} 50
 `), "ephemeral_storage_exporter_data_age_seconds"))
 
-	c.Advance(11 * time.Second)
+	c.Advance(10 * time.Second)
+	require.NotNil(t, a.Snapshot(), "exactly max-staleness old: still served")
+	c.Advance(time.Nanosecond)
 	assert.Nil(t, a.Snapshot(), "past max-staleness the storage series are dropped, not shown as fresh")
 
 	k.setErr(&kubelet.Error{Kind: kubelet.ErrorTimeout})
@@ -204,18 +206,22 @@ func TestBackgroundScrapesNeverWait(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 20 {
+			// Past several intervals, so that a scrape that fetched itself would wait for the kubelet.
+			for i := 0; i < 20 || time.Since(started) < 3*interval; i++ {
 				start := time.Now()
 				a.Refresh(context.Background())
 				if d := int64(time.Since(start)); d > slowest.Load() {
 					slowest.Store(d)
+				}
+				if time.Duration(slowest.Load()) >= time.Second {
+					return // already failed: do not wait for the kubelet 20 times over
 				}
 				a.Snapshot()
 			}
 		}()
 	}
 	wg.Wait()
-	assert.Less(t, time.Duration(slowest.Load()), 100*time.Millisecond, "a scrape never waits for the 2 s kubelet")
+	assert.Less(t, time.Duration(slowest.Load()), time.Second, "a scrape never waits for the 2 s kubelet (1 s: room for a loaded machine)")
 	require.Eventually(t, func() bool { return a.Snapshot() != nil }, 10*time.Second, 10*time.Millisecond)
 	// Fetches run one after another, each followed by a wait of at least 0.9 interval.
 	elapsed := time.Since(started)

@@ -2,9 +2,11 @@ package detect
 
 import (
 	"fmt"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Messages byte for byte as the kubelet formats them (1.27 to current), trailing spaces included.
@@ -121,6 +123,11 @@ func TestParseReadOnly(t *testing.T) {
 	}
 }
 
+// FuzzClassifyEviction checks properties: the classifier is deterministic and total (one cause
+// of the closed set for any input), and each message form the kubelet writes
+// (pkg/kubelet/eviction/helpers.go: emptyDirMessageFmt, containerMessageFmt,
+// podEphemeralStorageMessageFmt, nodeLowMessageFmt; admission: lifecycle's "The node had
+// condition") classifies to its documented cause with the names it quotes, whatever the names.
 func FuzzClassifyEviction(f *testing.F) {
 	for _, s := range []string{
 		`Usage of EmptyDir volume "data" exceeds the limit "5Mi". `,
@@ -128,13 +135,39 @@ func FuzzClassifyEviction(f *testing.F) {
 		"Pod ephemeral local storage usage exceeds the total limit of containers 1Gi. ",
 		"The node was low on resource: ephemeral-storage. Threshold quantity: 1, available: 0. Container a was using 1, request is 0, has larger consumption of ephemeral-storage. ",
 		"The node had condition: [DiskPressure]. ",
+		"", "Usage of EmptyDir volume", "Container  exceeded",
 	} {
-		f.Add(s, "a,b")
+		f.Add(s, "a,b", "data", int64(5<<20))
 	}
-	f.Fuzz(func(t *testing.T, message, offenders string) {
-		e := ClassifyEviction(message, map[string]string{AnnotationOffendingContainers: offenders})
-		if e.Cause == "" {
-			t.Fatal("every message gets a cause")
+	causes := map[Cause]bool{CauseEmptyDir: true, CauseContainerLimit: true, CausePodLimit: true,
+		CauseNodePressure: true, CauseAdmission: true, CauseUnknown: true}
+	dnsLabel := regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	f.Fuzz(func(t *testing.T, message, offenders, name string, limitBytes int64) {
+		annotations := map[string]string{AnnotationOffendingContainers: offenders}
+		e := ClassifyEviction(message, annotations)
+		if !causes[e.Cause] {
+			t.Fatalf("cause %q of %q is not one of the closed set", e.Cause, message)
+		}
+		if again := ClassifyEviction(message, annotations); again != e {
+			t.Fatalf("not deterministic: %+v then %+v", e, again)
+		}
+		if !dnsLabel.MatchString(name) || limitBytes < 0 {
+			return // the kubelet's names are DNS labels; its limits are non-negative quantities
+		}
+		limit := resource.NewQuantity(limitBytes, resource.BinarySI).String()
+		for _, form := range []struct {
+			message string
+			want    Eviction
+		}{
+			{fmt.Sprintf("Usage of EmptyDir volume %q exceeds the limit %q. ", name, limit), Eviction{Cause: CauseEmptyDir, Volume: name, Limit: limit}},
+			{fmt.Sprintf("Container %s exceeded its local ephemeral storage limit %q. ", name, limit), Eviction{Cause: CauseContainerLimit, Container: name, Limit: limit}},
+			{fmt.Sprintf("Pod ephemeral local storage usage exceeds the total limit of containers %s. ", limit), Eviction{Cause: CausePodLimit, Limit: limit}},
+			{fmt.Sprintf("The node was low on resource: %v. ", name), Eviction{Cause: CauseNodePressure, Resource: name}},
+			{fmt.Sprintf("The node had condition: [%s]. ", name), Eviction{Cause: CauseAdmission, Condition: "[" + name + "]"}},
+		} {
+			if got := ClassifyEviction(form.message, nil); got != form.want {
+				t.Fatalf("%q: got %+v, want %+v", form.message, got, form.want)
+			}
 		}
 	})
 }

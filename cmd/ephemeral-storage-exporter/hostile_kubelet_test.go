@@ -224,10 +224,10 @@ func TestKubeletBodyUnderTheCapFitsTheChartLimit(t *testing.T) {
 			flags, _ := hostileSetup(t, k)
 			// As deployed: the chart hands the container's memory limit to the agent (downward
 			// API MEMORY_LIMIT), which makes 60 % of it the Go soft memory limit.
-			p := start(t, []string{"NODE_NAME=" + synthetic.NodeName, "MEMORY_LIMIT=" + strconv.FormatInt(limit, 10)}, flags...)
+			p := startBinary(t, plainBinary, []string{"NODE_NAME=" + synthetic.NodeName, "MEMORY_LIMIT=" + strconv.FormatInt(limit, 10)}, flags...)
 			scrapeUntil(t, p, k, 4)
 			metrics := assertHealthy(t, p)
-			tooLarge, _ := sample(metrics, `ephemeral_storage_exporter_kubelet_errors_total{kind="too_large"`)
+			tooLarge := mustSample(t, metrics, `ephemeral_storage_exporter_kubelet_errors_total{kind="too_large"`)
 			assert.Zero(t, tooLarge, "a body under the cap is accepted")
 			hwm := procStatusBytes(t, p.cmd.Process.Pid, "VmHWM")
 			worst = max(worst, hwm)

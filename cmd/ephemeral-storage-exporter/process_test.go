@@ -28,24 +28,40 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/synthetic"
 )
 
-var binary string
+// binary is the agent the process tests start: built with -race when the tests run with -race.
+// plainBinary is built without: the RSS measurements are of the binary users run (a -race binary
+// uses several times the memory).
+var binary, plainBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ese-bin")
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, program)
-	// Built without -race: the RSS measurement is of the binary users run.
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if err := build.Run(); err != nil {
-		panic(err)
+	plainBinary = filepath.Join(dir, program)
+	buildAgent(plainBinary, false)
+	binary = plainBinary
+	if raceEnabled {
+		binary = filepath.Join(dir, program+"-race")
+		buildAgent(binary, true)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+func buildAgent(out string, race bool) {
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}
+	cgo := "CGO_ENABLED=0"
+	if race {
+		args, cgo = append(args, "-race"), "CGO_ENABLED=1" // the race detector needs cgo
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stderr = os.Stderr
+	build.Env = append(os.Environ(), cgo)
+	if err := build.Run(); err != nil {
+		panic(err)
+	}
 }
 
 type agentProcess struct {
@@ -96,8 +112,14 @@ func newCluster(t *testing.T, node *synthetic.Node) *cluster {
 
 func start(t *testing.T, env []string, args ...string) *agentProcess {
 	t.Helper()
+	return startBinary(t, binary, env, args...)
+}
+
+// startBinary starts bin; the RSS tests start plainBinary.
+func startBinary(t *testing.T, bin string, env []string, args ...string) *agentProcess {
+	t.Helper()
 	p := &agentProcess{addr: testutil.FreeAddr(t)}
-	p.cmd = exec.Command(binary, append(args, "--web.listen-address="+p.addr)...)
+	p.cmd = exec.Command(bin, append(args, "--web.listen-address="+p.addr)...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	require.NoError(t, p.cmd.Start())
@@ -119,6 +141,14 @@ func (p *agentProcess) get(path string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// mustSample is sample of a series that must exist: a missing series is not 0.
+func mustSample(t *testing.T, metrics, prefix string) float64 {
+	t.Helper()
+	v, found := sample(metrics, prefix)
+	require.True(t, found, "no series %s", prefix)
+	return v
 }
 
 // sample returns the value of the first series whose line starts with prefix.
@@ -148,16 +178,19 @@ func TestServesTheNodeFromKubeletAndAPIServer(t *testing.T) {
 	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, c.flags...)
 
 	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
-	time.Sleep(250 * time.Millisecond) // one --kubelet.min-interval
+	require.Eventually(t, func() bool {
+		_, metrics := p.get("/metrics")
+		return strings.Contains(metrics, "ephemeral_storage_pod_usage_bytes{")
+	}, 20*time.Second, 50*time.Millisecond, "the first summary's series")
 	code, metrics := p.get("/metrics")
 	require.Equal(t, http.StatusOK, code)
 	pod := node.Pods[0]
 	assert.Contains(t, metrics, fmt.Sprintf(`ephemeral_storage_pod_usage_bytes{node="%s",namespace="%s",pod="%s"`, synthetic.NodeName, pod.Namespace, pod.Name))
-	up, _ := sample(metrics, "ephemeral_storage_exporter_kubelet_up")
+	up := mustSample(t, metrics, "ephemeral_storage_exporter_kubelet_up")
 	assert.Equal(t, 1.0, up)
-	unmatched, _ := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
+	unmatched := mustSample(t, metrics, "ephemeral_storage_exporter_pods_unmatched")
 	assert.Equal(t, 0.0, unmatched)
-	eventsSynced, _ := sample(metrics, `ephemeral_storage_exporter_informer_synced{node="`+synthetic.NodeName+`",resource="events"}`)
+	eventsSynced := mustSample(t, metrics, `ephemeral_storage_exporter_informer_synced{node="`+synthetic.NodeName+`",resource="events"}`)
 	assert.Equal(t, 1.0, eventsSynced)
 	_, ok := c.kubelet.Tokens.Load("kubelet-token")
 	assert.True(t, ok, "the kubelet is called with the token file's bearer token")
@@ -187,9 +220,9 @@ func TestAPIServerDownAtStartThenWatchExpiry(t *testing.T) {
 		return ok && v > 0
 	}, 20*time.Second, 100*time.Millisecond, "node series flow with the API server down")
 	_, metrics := p.get("/metrics")
-	synced, _ := sample(metrics, `ephemeral_storage_exporter_informer_synced{node="`+synthetic.NodeName+`",resource="pods"}`)
+	synced := mustSample(t, metrics, `ephemeral_storage_exporter_informer_synced{node="`+synthetic.NodeName+`",resource="pods"}`)
 	assert.Equal(t, 0.0, synced)
-	unmatched, _ := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
+	unmatched := mustSample(t, metrics, "ephemeral_storage_exporter_pods_unmatched")
 	assert.Equal(t, 30.0, unmatched, "pods without specs are counted, not invented")
 	code, _ := p.get("/readyz")
 	assert.Equal(t, http.StatusServiceUnavailable, code)
@@ -210,8 +243,8 @@ func TestAPIServerDownAtStartThenWatchExpiry(t *testing.T) {
 	gone := node.Pods[len(node.Pods)-1]
 	require.Eventually(t, func() bool {
 		_, metrics := p.get("/metrics")
-		v, _ := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
-		return v == 1 // the kubelet still reports it, the API server no longer has it
+		v, found := sample(metrics, "ephemeral_storage_exporter_pods_unmatched")
+		return found && v == 1 // the kubelet still reports it, the API server no longer has it
 	}, 30*time.Second, 100*time.Millisecond, "re-listed after 410 Gone")
 	assert.Greater(t, c.api.Watches.Load(), watches)
 	_, metrics = p.get("/metrics")
@@ -227,7 +260,7 @@ func TestPeakRSSAt250Pods(t *testing.T) {
 	}
 	node := synthetic.Generate(250, 1)
 	c := newCluster(t, node)
-	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName, os.Getenv("AGENT_ENV")}, c.flags...)
+	p := startBinary(t, plainBinary, []string{"NODE_NAME=" + synthetic.NodeName, os.Getenv("AGENT_ENV")}, c.flags...)
 	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
 
 	var series int
@@ -236,12 +269,14 @@ func TestPeakRSSAt250Pods(t *testing.T) {
 		code, metrics := p.get("/metrics")
 		require.Equal(t, http.StatusOK, code)
 		series = strings.Count(metrics, "\n") - 2*strings.Count(metrics, "# HELP")
-		time.Sleep(220 * time.Millisecond) // past --kubelet.min-interval: every scrape is a new cycle
+		// Every scrape sees a new cycle: wait for the next kubelet request.
+		before := c.kubelet.Requests.Load()
+		require.Eventually(t, func() bool { return c.kubelet.Requests.Load() > before }, 10*time.Second, 10*time.Millisecond)
 	}
 	hwm := procStatusBytes(t, p.cmd.Process.Pid, "VmHWM")
 	anon, file := procStatusBytes(t, p.cmd.Process.Pid, "RssAnon"), procStatusBytes(t, p.cmd.Process.Pid, "RssFile")
 	_, metrics := p.get("/metrics")
-	cpu, _ := sample(metrics, "process_cpu_seconds_total")
+	cpu := mustSample(t, metrics, "process_cpu_seconds_total")
 	t.Logf("peak RSS at 250 pods: %.1f MiB (now: anonymous %.1f MiB, file-backed %.1f MiB; %d series, %d kubelet requests, %.2f s CPU)",
 		float64(hwm)/(1<<20), float64(anon)/(1<<20), float64(file)/(1<<20), series, c.kubelet.Requests.Load(), cpu)
 	assert.Less(t, hwm, int64(40<<20), "issue 5 target: peak RSS under 40 MiB at 250 pods")
@@ -273,7 +308,10 @@ func TestKubeletFailureKeepsServing(t *testing.T) {
 
 	c.kubelet.Status.Store(http.StatusInternalServerError)
 	errorsOf := func(metrics string) float64 {
-		v, _ := sample(metrics, `ephemeral_storage_exporter_kubelet_errors_total{kind="http_status",node="`+synthetic.NodeName+`"}`)
+		v, found := sample(metrics, `ephemeral_storage_exporter_kubelet_errors_total{kind="http_status",node="`+synthetic.NodeName+`"}`)
+		if !found {
+			return -1 // a missing series is not 0
+		}
 		return v
 	}
 	require.Eventually(t, func() bool {
@@ -282,9 +320,9 @@ func TestKubeletFailureKeepsServing(t *testing.T) {
 	}, 20*time.Second, 100*time.Millisecond)
 	code, metrics := p.get("/metrics")
 	assert.Equal(t, http.StatusOK, code)
-	up, _ := sample(metrics, "ephemeral_storage_exporter_kubelet_up")
+	up := mustSample(t, metrics, "ephemeral_storage_exporter_kubelet_up")
 	assert.Equal(t, 0.0, up)
-	age, _ := sample(metrics, "ephemeral_storage_exporter_data_age_seconds")
+	age := mustSample(t, metrics, "ephemeral_storage_exporter_data_age_seconds")
 	assert.Greater(t, age, 0.2, "the age of the last good data is exposed")
 	assert.Contains(t, metrics, "ephemeral_storage_pod_usage_bytes{", "last good data kept within --kubelet.max-staleness")
 	assert.Equal(t, 1, strings.Count(p.logs(), "reading the kubelet summary failed"), "one log line for a run of failures")
@@ -293,20 +331,21 @@ func TestKubeletFailureKeepsServing(t *testing.T) {
 	c.kubelet.Status.Store(0)
 	require.Eventually(t, func() bool {
 		_, metrics := p.get("/metrics")
-		up, _ := sample(metrics, "ephemeral_storage_exporter_kubelet_up")
-		return up == 1
+		up, found := sample(metrics, "ephemeral_storage_exporter_kubelet_up")
+		return found && up == 1
 	}, 20*time.Second, 100*time.Millisecond)
 	assert.Contains(t, p.logs(), "readable again")
 }
 
 // Scrapes are served from memory: with a kubelet that takes 2 s to answer and 100 scrapers, the
 // /metrics p95 stays within 5 ms at 250 pods and the kubelet sees one request per interval.
+// Latency is measured on the binary users run (plainBinary), not a -race one.
 func TestScrapesDoNotWaitForASlowKubelet(t *testing.T) {
 	node := synthetic.Generate(250, 1)
 	c := newCluster(t, node)
 	const interval = time.Second
 	flags := append(slices.Clone(c.flags[:len(c.flags)-1]), "--kubelet.min-interval="+interval.String(), "--web.max-requests=0")
-	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, flags...)
+	p := startBinary(t, plainBinary, []string{"NODE_NAME=" + synthetic.NodeName}, flags...)
 	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
 
 	c.kubelet.Delay.Store(int64(2 * time.Second))
@@ -320,7 +359,7 @@ func TestScrapesDoNotWaitForASlowKubelet(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(time.Duration(s) * period / scrapers) // spread the scrapers over a period
+			time.Sleep(time.Duration(s) * period / scrapers) // the schedule under test: scrapers spread over a period
 			for r := range rounds {
 				next := time.Now().Add(period)
 				req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/metrics", nil)
@@ -338,7 +377,7 @@ func TestScrapesDoNotWaitForASlowKubelet(t *testing.T) {
 				if err != nil {
 					failures.Add(1)
 				}
-				time.Sleep(time.Until(next))
+				time.Sleep(time.Until(next)) // the schedule under test: one scrape per period each
 			}
 		}()
 	}

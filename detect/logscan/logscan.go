@@ -146,7 +146,7 @@ func (s *Scanner) ScanOnce() (int64, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 		}
 		if budget <= 0 {
-			s.cursor = (s.cursor + i) % len(paths) // resume with this file next run
+			s.cursor = (s.cursor + i + 1) % len(paths) // the next run starts with the next file: a file growing faster than the budget must not starve the others
 		}
 	}
 	s.bytes.Add(float64(read))

@@ -218,3 +218,29 @@ func BenchmarkScanner(b *testing.B) {
 		require.NoError(b, err)
 	}
 }
+
+// A container that writes more than a run's budget between runs must not starve the others: the
+// run after the budget ran out starts with the next file.
+func TestScannerChattyFileDoesNotStarveOthers(t *testing.T) {
+	root := t.TempDir()
+	chatty := containerLog(t, root, "a", "chatty", "uid-a", "app")
+	quiet := containerLog(t, root, "b", "quiet", "uid-b", "app")
+	appendFile(t, chatty, "")
+	appendFile(t, quiet, "")
+	c := &collect{}
+	const budget = readerSize // the smallest budget New allows
+	s := New(Options{Root: root, MaxBytesPerRun: budget, MaxLineBytes: 4096}, c.sink)
+	_, err := s.ScanOnce()
+	require.NoError(t, err)
+	appendFile(t, quiet, criLine("stderr", "F", "open /quiet: read-only file system"))
+	// 64-byte lines: a run ends exactly at its budget, inside the chatty file.
+	line := criLine("stdout", "F", strings.Repeat("x", 64-len(criLine("stdout", "F", ""))))
+	require.Len(t, line, 64)
+	noise := strings.Repeat(line, 2*budget/len(line))
+	for range 3 {
+		appendFile(t, chatty, noise) // always more than one run can read
+		_, err := s.ScanOnce()
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{"open /quiet: read-only file system"}, c.texts())
+}

@@ -174,7 +174,7 @@ func eventually(t *testing.T, timeout, every time.Duration, what string, f func(
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
 		}
-		time.Sleep(every)
+		time.Sleep(every) // poll interval of this condition wait (deadline above)
 	}
 }
 

@@ -172,7 +172,7 @@ func TestEmptyDirEviction(t *testing.T) {
 				timing(name + " evicted")
 			}
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // poll interval of this bounded wait for the evictions
 	}
 	sc.summary = lastSummary
 

@@ -331,7 +331,7 @@ func (sc *scenario) evictionCounted(t *testing.T, workload, cause, volume, conta
 		return len(s) > 0, "no series"
 	})
 	if !sc.countersSettled {
-		time.Sleep(5 * time.Second) // a double count would show by now
+		time.Sleep(5 * time.Second) // the behaviour under test: the count stays put; a double count would show by now
 		sc.countersSettled = true
 	}
 	s, err := promQuery(sc.hc, sc.promURL, q)
@@ -657,7 +657,7 @@ func (sc *scenario) checkSelfMetrics(t *testing.T) {
 	}
 	up := one(`ephemeral_storage_exporter_kubelet_up{job="ephemeral-storage-exporter"}`)
 	r1 := one(`ephemeral_storage_exporter_kubelet_requests_total{job="ephemeral-storage-exporter"}`)
-	time.Sleep(3 * time.Second)
+	time.Sleep(3 * time.Second) // the behaviour under test: the request rate over a known span
 	r2 := one(`ephemeral_storage_exporter_kubelet_requests_total{job="ephemeral-storage-exporter"}`)
 	inc := one(`increase(ephemeral_storage_exporter_kubelet_requests_total{job="ephemeral-storage-exporter"}[1m])`)
 	age := one(`ephemeral_storage_exporter_data_age_seconds{job="ephemeral-storage-exporter"}`)
