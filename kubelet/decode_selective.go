@@ -250,6 +250,17 @@ func (d *summaryDecoder) timeValue(t *time.Time) error {
 
 // fsPointer decodes an optional FsStats; withTime says whether its time is read.
 func (d *summaryDecoder) fsPointer(p **statsv1alpha1.FsStats, withTime bool) error {
+	return pointerValue(d, p, d.newFsStats, func(fs *statsv1alpha1.FsStats, name []byte) error {
+		if ok, err := d.fsMember(name, fs, withTime); ok {
+			return err
+		}
+		return d.skipValue()
+	})
+}
+
+// pointerValue decodes an optional object into *p as encoding/json does: null sets it to nil,
+// an object fills the existing value or a new one from alloc, member by member.
+func pointerValue[T any](d *summaryDecoder, p **T, alloc func() *T, member func(v *T, name []byte) error) error {
 	switch d.peek() {
 	case 'n':
 		*p = nil
@@ -259,16 +270,13 @@ func (d *summaryDecoder) fsPointer(p **statsv1alpha1.FsStats, withTime bool) err
 		return d.mismatch()
 	}
 	if *p == nil {
-		*p = d.newFsStats()
+		*p = alloc()
 	}
-	fs := *p
-	return d.object(func(name []byte) error {
-		if ok, err := d.fsMember(name, fs, withTime); ok {
-			return err
-		}
-		return d.skipValue()
-	})
+	v := *p
+	return d.object(func(name []byte) error { return member(v, name) })
 }
+
+func newOf[T any]() *T { return new(T) }
 
 // fsMember decodes one FsStats member if name is one; ok is false for other names.
 func (d *summaryDecoder) fsMember(name []byte, fs *statsv1alpha1.FsStats, withTime bool) (ok bool, err error) {
@@ -318,19 +326,7 @@ func (d *summaryDecoder) node(n *statsv1alpha1.NodeStats) error {
 }
 
 func (d *summaryDecoder) runtime(p **statsv1alpha1.RuntimeStats) error {
-	switch d.peek() {
-	case 'n':
-		*p = nil
-		return d.readLiteral("null")
-	case '{':
-	default:
-		return d.mismatch()
-	}
-	if *p == nil {
-		*p = &statsv1alpha1.RuntimeStats{}
-	}
-	rt := *p
-	return d.object(func(name []byte) error {
+	return pointerValue(d, p, newOf[statsv1alpha1.RuntimeStats], func(rt *statsv1alpha1.RuntimeStats, name []byte) error {
 		switch {
 		case nameIs(name, "imageFs"):
 			return d.fsPointer(&rt.ImageFs, false)
@@ -401,19 +397,7 @@ func (d *summaryDecoder) volume(v *statsv1alpha1.VolumeStats) error {
 }
 
 func (d *summaryDecoder) pvcRef(p **statsv1alpha1.PVCReference) error {
-	switch d.peek() {
-	case 'n':
-		*p = nil
-		return d.readLiteral("null")
-	case '{':
-	default:
-		return d.mismatch()
-	}
-	if *p == nil {
-		*p = &statsv1alpha1.PVCReference{}
-	}
-	ref := *p
-	return d.object(func(name []byte) error {
+	return pointerValue(d, p, newOf[statsv1alpha1.PVCReference], func(ref *statsv1alpha1.PVCReference, name []byte) error {
 		switch {
 		case nameIs(name, "name"):
 			return d.stringValue(&ref.Name)
