@@ -53,7 +53,7 @@ func TestSeriesBound(t *testing.T) {
 			}
 			bound := maxSeriesPerNode + n*maxSeriesPerPod + containers*maxSeriesPerContainer + volumes*maxSeriesPerVolume
 			assert.LessOrEqual(t, series, bound)
-			t.Logf("pods=%d containers=%d volumes=%d series=%d (%.1f per pod), bound %d", n, containers, volumes, series, float64(series)/float64(n), bound)
+			t.Logf("pods=%d containers=%d volumes=%d summary=%d bytes series=%d (%.1f per pod), bound %d", n, containers, volumes, len(body), series, float64(series)/float64(n), bound)
 			if n == 250 {
 				assert.LessOrEqual(t, series, maxSeriesPer250PodNode)
 			}
