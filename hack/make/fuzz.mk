@@ -1,6 +1,6 @@
 # Fuzzing: each target runs for FUZZTIME (make fuzz) or 15s (fuzz-short, in CI). Large seeds (the
 # real recordings) make minimisation slow, so it is bounded too.
-FUZZ_TARGETS ?= ./collector:FuzzSummaryPipeline ./collector:FuzzLabelRendering ./label:FuzzValue ./detect:FuzzClassifyEviction ./detect:FuzzParseReadOnly ./detect:FuzzEventHandling
+FUZZ_TARGETS ?= ./kubelet:FuzzSelectiveDecode ./collector:FuzzSummaryPipeline ./collector:FuzzLabelRendering ./label:FuzzValue ./detect:FuzzClassifyEviction ./detect:FuzzParseReadOnly ./detect:FuzzEventHandling
 FUZZTIME ?= 2m
 
 .PHONY: fuzz fuzz-short
