@@ -189,7 +189,7 @@ func apiServerConfig(kubeconfig string) (*rest.Config, error) {
 }
 
 // evictionFromConfigz reads the kubelet's hard and soft thresholds, grace periods, minimum
-// reclaims and localStorageCapacityIsolation from /configz, falling back to --eviction.hard.
+// reclaims and localStorageCapacityIsolation from /configz, falling back to the --eviction.* flags.
 func evictionFromConfigz(ctx context.Context, k *kubelet.Client, fallback []accounting.Threshold, logger *slog.Logger) ([]accounting.Threshold, *bool) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -202,6 +202,6 @@ func evictionFromConfigz(ctx context.Context, k *kubelet.Client, fallback []acco
 			return thresholds, cfg.LocalStorageCapacityIsolation
 		}
 	}
-	logger.Warn("could not read eviction thresholds from /configz; using --eviction.hard", "err", err)
+	logger.Warn("could not read eviction thresholds from /configz; using the --eviction.* flags", "err", err)
 	return fallback, nil
 }
