@@ -253,7 +253,8 @@ func TestDiskPressure(t *testing.T) {
 
 	t.Run("classified-node-pressure", func(t *testing.T) {
 		first := evicted[0]
-		want := map[string]string{"workload": first.Name, "cause": "node_pressure", "resource": "ephemeral-storage", "volume": "", "container": ""}
+		// The container is the offender the message names (its logs: nodefs usage with a dedicated imagefs).
+		want := map[string]string{"workload": first.Name, "cause": "node_pressure", "resource": "ephemeral-storage", "volume": "", "container": "main"}
 		waitCounter(t, hc, agentURL, first.Name, want)
 		if v := mustValue(t, scrape(t, hc, agentURL), "ephemeral_storage_node_disk_pressure", nil); v != 1 {
 			t.Errorf("ephemeral_storage_node_disk_pressure = %v under DiskPressure, want 1", v)
