@@ -189,6 +189,15 @@ func recordings(t testing.TB) []recording {
 		}
 		out = append(out, recording{name: "nri-kubernetes v" + v, body: body, pods: d.Pods})
 	}
+	for _, moment := range fixtures.E2E {
+		path := filepath.Join(fixtures.E2EDir(), moment+"-stats-summary.json")
+		body, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := fixtures.LoadE2E(t, moment)
+		out = append(out, recording{name: "e2e v1.34 " + moment, body: body, pods: d.Pods, node: d.Node})
+	}
 	body, err := os.ReadFile("../dump/sample/summary.json")
 	if err != nil {
 		t.Fatal(err)
