@@ -6,6 +6,11 @@
 //	prom-scale dump -pods 110 -seed 1 -out DIR
 //	prom-scale count < metrics.txt
 //	prom-scale openmetrics -nodes 1000 -samples 10 -interval 30s -end UNIX -families F -out FILE m1.txt m2.txt ...
+//	prom-scale serve -nodes 1000 -listen 127.0.0.1:PORT -families F m.txt
+//
+// serve answers /metrics/N with node N's copy of the exposition (the same copy openmetrics
+// writes, without the target labels, which the scraping Prometheus adds), for a Prometheus that
+// scrapes the cluster into its head, as in production.
 package main
 
 import (
@@ -15,10 +20,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +48,8 @@ func main() {
 		err = count(os.Stdin, os.Stdout)
 	case "openmetrics":
 		err = openMetrics(os.Args[2:])
+	case "serve":
+		err = serve(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -237,4 +246,56 @@ func openMetrics(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %d samples of %d series (%d per node) to %s\n", written, len(series)**nodes, len(series), *out)
 	return f.Close()
+}
+
+// serve answers /metrics/N for N < -nodes on a loopback address.
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	nodes := fs.Int("nodes", 1000, "nodes in the cluster")
+	listen := fs.String("listen", "127.0.0.1:19486", "loopback address")
+	familiesFile := fs.String("families", "", "file with the families to keep, one per line")
+	_ = fs.Parse(args)
+	if !strings.HasPrefix(*listen, "127.") || fs.NArg() != 1 || *nodes <= 0 || *nodes > 10000 {
+		return errors.New("serve: a 127.x -listen address, 0 < -nodes <= 10000 and one exposition file")
+	}
+	raw, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	if *familiesFile != "" {
+		f, err := os.ReadFile(*familiesFile)
+		if err != nil {
+			return err
+		}
+		for _, x := range strings.Fields(string(f)) {
+			keep[x] = true
+		}
+	}
+	samples, err := parse(strings.NewReader(string(raw)))
+	if err != nil {
+		return err
+	}
+	var body strings.Builder
+	for _, s := range samples {
+		if len(keep) == 0 || keep[s.name] {
+			fmt.Fprintf(&body, "%s{%s} %s\n", s.name, s.labels, s.value)
+		}
+	}
+	base := body.String()
+	podLabel := regexp.MustCompile(`([{,])pod="`)
+	http.HandleFunc("/metrics/", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/metrics/"))
+		if err != nil || n < 0 || n >= *nodes {
+			http.NotFound(w, r)
+			return
+		}
+		node := fmt.Sprintf("scale-%04d", n)
+		b := strings.ReplaceAll(base, `node="`+synthetic.NodeName+`"`, `node="`+node+`"`)
+		b = podLabel.ReplaceAllString(b, `${1}pod="`+node+"-")
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = io.WriteString(w, b)
+	})
+	srv := &http.Server{Addr: *listen, ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
 }
