@@ -99,6 +99,14 @@ wait_rounds() {
 	done
 }
 cpu() { m process_cpu_seconds_total | awk '{print $2}'; }
+# saturated: a note when a group missed iterations. prometheus_rule_group_iterations_total counts
+# scheduled iterations, missed ones included: then a "round" is 30 s of a Prometheus that had less
+# CPU than the rules need, and the CPU figures are lower bounds.
+saturated() {
+	local missed
+	missed=$(m prometheus_rule_group_iterations_missed_total | sum_of)
+	[[ "$missed" == 0 ]] || echo " (SATURATED: $missed missed iterations: lower bound)"
+}
 # report_rules: the rules' cost as Prometheus measured it, after the rounds.
 report_rules() {
 	log "rule groups (prometheus_rule_group_last_duration_seconds, _last_evaluation_samples):"
@@ -134,7 +142,7 @@ wait_rounds 1
 cpu0=$(cpu) t0=$SECONDS
 wait_rounds $((rounds + 1))
 cpu1=$(cpu)
-log "== backfilled blocks, $nodes nodes: CPU per evaluation round $(python3 -c "print(round(($cpu1 - $cpu0) / $rounds, 2))") CPU-s (process_cpu_seconds_total over $rounds rounds, $((SECONDS - t0)) s); load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+log "== backfilled blocks, $nodes nodes: CPU per evaluation round $(python3 -c "print(round(($cpu1 - $cpu0) / $rounds, 2))") CPU-s (process_cpu_seconds_total over $rounds rounds, $((SECONDS - t0)) s); load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs$(saturated)"
 report_rules
 kill "$prom_pid"
 wait "$prom_pid" 2>/dev/null || true
@@ -174,7 +182,7 @@ if ((head_nodes > 0)); then
 	c=$(cpu) t=$SECONDS
 	wait_rounds $((rounds + 1))
 	both=$(per30 "$c" "$t")
-	log "== head, $head_nodes nodes: scraping + rules $both CPU-s per 30 s over $rounds rounds: the rules $(python3 -c "print(round($both - $scrape, 2))") CPU-s per 30 s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	log "== head, $head_nodes nodes: scraping + rules $both CPU-s per 30 s over $rounds rounds: the rules $(python3 -c "print(round($both - $scrape, 2))") CPU-s per 30 s; load average $(cut -d' ' -f1-3 /proc/loadavg)$(saturated)"
 	report_rules
 fi
 echo "results: $out/results.txt"
