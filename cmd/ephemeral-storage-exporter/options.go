@@ -304,6 +304,7 @@ type adviseOptions struct {
 	sample        bool
 	fromEvents    bool
 	kubeconfig    string
+	kubeletConfig string
 }
 
 func (o *adviseOptions) AddFlags(cmd flagGroup) {
@@ -322,6 +323,7 @@ func (o *adviseOptions) AddFlags(cmd flagGroup) {
 	cmd.Flag("sample", "Advise from the embedded sample node (a snapshot, not a window).").BoolVar(&o.sample)
 	cmd.Flag("from-events", "Advise on read-only root filesystems from the agent's ReadOnlyWriteFailed Events in the API server (no Prometheus needed): a writable emptyDir where the writes failed.").BoolVar(&o.fromEvents)
 	cmd.Flag("kubeconfig", "Kubeconfig for --from-events; in-cluster config when empty.").Envar("KUBECONFIG").StringVar(&o.kubeconfig)
+	cmd.Flag("kubelet.config", "The nodes' KubeletConfiguration file or saved /configz answer: its containerLogMaxSize x containerLogMaxFiles is the floor of every container limit (default 10Mi x 5, the kubelet's).").StringVar(&o.kubeletConfig)
 }
 
 func (o *adviseOptions) Validate() error {
