@@ -273,10 +273,22 @@ func TestPeakRSSAt250Pods(t *testing.T) {
 		before := c.kubelet.Requests.Load()
 		require.Eventually(t, func() bool { return c.kubelet.Requests.Load() > before }, 10*time.Second, 10*time.Millisecond)
 	}
+	if a := os.Getenv("FP_PPROF_FETCH"); a != "" {
+		for _, prof := range []string{"heap", "allocs"} {
+			resp, err := http.Get("http://" + a + "/debug/pprof/" + prof)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, os.WriteFile("/tmp/fp-"+prof+".pprof", b, 0o644))
+		}
+	}
 	hwm := procStatusBytes(t, p.cmd.Process.Pid, "VmHWM")
 	anon, file := procStatusBytes(t, p.cmd.Process.Pid, "RssAnon"), procStatusBytes(t, p.cmd.Process.Pid, "RssFile")
 	_, metrics := p.get("/metrics")
 	cpu := mustSample(t, metrics, "process_cpu_seconds_total")
+	for _, m := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_sys_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_sys_bytes", "go_memstats_sys_bytes", "go_memstats_next_gc_bytes", "go_goroutines"} {
+		t.Logf("%s %.0f", m, mustSample(t, metrics, m))
+	}
 	t.Logf("peak RSS at 250 pods: %.1f MiB (now: anonymous %.1f MiB, file-backed %.1f MiB; %d series, %d kubelet requests, %.2f s CPU)",
 		float64(hwm)/(1<<20), float64(anon)/(1<<20), float64(file)/(1<<20), series, c.kubelet.Requests.Load(), cpu)
 	assert.Less(t, hwm, int64(40<<20), "issue 5 target: peak RSS under 40 MiB at 250 pods")
