@@ -66,7 +66,7 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	var exposition *collector.Exposition
-	agentOpts.OnSnapshot = func() { _, _, _ = exposition.Render() } // errors resurface in the scrape
+	agentOpts.OnSnapshot = func() { _, _, _ = exposition.Compressed() } // errors resurface in the scrape; the text is inflated only for a scrape without gzip
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
 	exposition = collector.NewExposition(a)
 	eventsSynced, err := detectEvents(ctx, o, client, restConfig, view, a.Snapshot, logger, reg)
