@@ -31,6 +31,8 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 		return nil, err
 	}
 	d := summaryDecoder{scanner: scanner{data: body}}
+	d.containers.next = int(lastCount.containers.Load())
+	d.volumes.next = int(lastCount.volumes.Load())
 	summary := &statsv1alpha1.Summary{}
 	if err := d.summary(summary); err != nil {
 		return nil, &Error{Kind: ErrorDecode, Err: fmt.Errorf("decoding summary: %w", err)}
@@ -41,14 +43,22 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 	if summary.Node.NodeName == "" {
 		return nil, &Error{Kind: ErrorDecode, Err: errors.New("decoding summary: no node name: not a /stats/summary response")}
 	}
-	lastPodCount.Store(int64(min(len(summary.Pods), maxPodHint)))
+	containers, volumes := 0, 0
+	for i := range summary.Pods {
+		containers += len(summary.Pods[i].Containers)
+		volumes += len(summary.Pods[i].VolumeStats)
+	}
+	lastCount.pods.Store(int64(min(len(summary.Pods), maxCountHint)))
+	lastCount.containers.Store(int64(min(containers, maxCountHint)))
+	lastCount.volumes.Store(int64(min(volumes, maxCountHint)))
 	return summary, nil
 }
 
-// lastPodCount is the number of pods of the last summary decoded, bounded by maxPodHint.
-var lastPodCount atomic.Int64
+// lastCount is what the last summary decoded held, bounded by maxCountHint: a node's pods change
+// slowly, so the next summary's arrays and slabs are sized from it instead of grown.
+var lastCount struct{ pods, containers, volumes atomic.Int64 }
 
-const maxPodHint = 4096
+const maxCountHint = 1 << 14
 
 // readBuffer is kept from one decode to the next: a 250-pod body is ~700 KB, and reading it
 // afresh every cycle would be most of what a decode allocates. A sync.Pool would not do: the GC
@@ -115,9 +125,11 @@ type summaryDecoder struct {
 	volumes    slab[statsv1alpha1.VolumeStats]
 }
 
-// slab hands out exact-length slices of T from chunks, filled from a scratch slice.
+// slab hands out exact-length slices of T from chunks, filled from a scratch slice. The first
+// chunk holds next elements (as many as the last summary had), later ones slabChunk.
 type slab[T any] struct {
 	scratch, chunk []T
+	next           int
 }
 
 const slabChunk = 64
@@ -126,7 +138,8 @@ const slabChunk = 64
 func (sl *slab[T]) copyOut(s []T) []T {
 	n := len(s)
 	if cap(sl.chunk)-len(sl.chunk) < n {
-		sl.chunk = make([]T, 0, max(slabChunk, n))
+		sl.chunk = make([]T, 0, max(sl.next, n))
+		sl.next = slabChunk
 	}
 	start := len(sl.chunk)
 	sl.chunk = append(sl.chunk, s...)
@@ -367,7 +380,7 @@ func (d *summaryDecoder) summary(s *statsv1alpha1.Summary) error {
 			if s.Pods == nil && d.peek() == '[' {
 				// Room for as many pods as the last summary had: the array is then allocated
 				// once, not grown (a node's pod count changes slowly).
-				s.Pods = make([]statsv1alpha1.PodStats, 0, lastPodCount.Load())
+				s.Pods = make([]statsv1alpha1.PodStats, 0, lastCount.pods.Load())
 			}
 			return sliceValue(d, &s.Pods, d.pod)
 		}
