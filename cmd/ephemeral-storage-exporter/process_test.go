@@ -263,6 +263,9 @@ func TestPeakRSSAt250Pods(t *testing.T) {
 	p := startBinary(t, plainBinary, []string{"NODE_NAME=" + synthetic.NodeName, os.Getenv("AGENT_ENV")}, c.flags...)
 	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
 
+	// The binary's pages referenced from here on are its working set in steady state; the rest of
+	// its file-backed RSS was touched at start (init of every package) or mapped around a touch.
+	clearRefs := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("1"), 0)
 	var series int
 	for i := range 50 {
 		require.NoError(t, c.kubelet.SetSummary(synthetic.Generate(250, uint64(i)).Summary))
@@ -291,7 +294,35 @@ func TestPeakRSSAt250Pods(t *testing.T) {
 	}
 	t.Logf("peak RSS at 250 pods: %.1f MiB (now: anonymous %.1f MiB, file-backed %.1f MiB; %d series, %d kubelet requests, %.2f s CPU)",
 		float64(hwm)/(1<<20), float64(anon)/(1<<20), float64(file)/(1<<20), series, c.kubelet.Requests.Load(), cpu)
-	assert.Less(t, hwm, int64(40<<20), "issue 5 target: peak RSS under 40 MiB at 250 pods")
+	if clearRefs == nil {
+		rss, referenced := binaryPages(t, p.cmd.Process.Pid, plainBinary)
+		t.Logf("the binary's mapped pages: %.1f MiB resident, %.1f MiB referenced during the 50 cycles", float64(rss)/(1<<20), float64(referenced)/(1<<20))
+	}
+	assert.LessOrEqual(t, hwm, int64(24<<20), "issue 19 target: peak RSS at most 24 MiB at 250 pods")
+}
+
+// binaryPages sums the Rss and Referenced of the mappings of file in /proc/<pid>/smaps, in bytes.
+func binaryPages(t *testing.T, pid int, file string) (rss, referenced int64) {
+	t.Helper()
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	require.NoError(t, err)
+	inFile := false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":"):
+			inFile = fields[len(fields)-1] == file
+		case inFile && len(fields) == 3 && (fields[0] == "Rss:" || fields[0] == "Referenced:"):
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			require.NoError(t, err)
+			if fields[0] == "Rss:" {
+				rss += kb << 10
+			} else {
+				referenced += kb << 10
+			}
+		}
+	}
+	return rss, referenced
 }
 
 // procStatusBytes reads a kB field of /proc/<pid>/status, in bytes.
