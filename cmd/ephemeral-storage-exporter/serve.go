@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,7 +67,11 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	var exposition *collector.Exposition
-	agentOpts.OnSnapshot = func() { _, _, _ = exposition.Render() } // errors resurface in the scrape
+	var released sync.Once
+	agentOpts.OnSnapshot = func() {
+		_, _, _ = exposition.Compressed() // errors resurface in the scrape; the text is inflated only for a scrape without gzip
+		released.Do(func() { releaseStartupPages(logger) })
+	}
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
 	exposition = collector.NewExposition(a)
 	eventsSynced, err := detectEvents(ctx, o, client, restConfig, view, a.Snapshot, logger, reg)
@@ -79,6 +84,10 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced, "events": eventsSynced}),
 	)
+	// Everything is initialised: the binary's pages touched only by init can go before the first
+	// fetch raises the heap, and again after the first snapshot (the one-time paths of a first
+	// list, handshake and cycle).
+	releaseStartupPages(logger)
 	view.Start(ctx)
 	// The summary is fetched in the background, scrapes are served from memory. The first fetch
 	// waits for the pods, so that its snapshot joins them; an API server that is down delays the
@@ -204,4 +213,9 @@ func evictionFromConfigz(ctx context.Context, k *kubelet.Client, fallback []acco
 	}
 	logger.Warn("could not read eviction thresholds from /configz; using the --eviction.* flags", "err", err)
 	return fallback, nil
+}
+
+func releaseStartupPages(logger *slog.Logger) {
+	advised, err := releaseBinaryPages()
+	logger.Debug("released the binary's startup pages", "advised_bytes", advised, "err", err)
 }
