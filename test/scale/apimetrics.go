@@ -87,13 +87,17 @@ func ParseAPIMetrics(r io.Reader) (*APIMetrics, error) {
 		return l["verb"] + " " + r
 	}
 	each("apiserver_watch_events_total", func(l map[string]string, x *dto.Metric) { m.WatchEvents[resourceOf(l)] += x.GetCounter().GetValue() })
-	each("apiserver_watch_events_sizes", func(l map[string]string, x *dto.Metric) { m.WatchBytes[resourceOf(l)] += x.GetHistogram().GetSampleSum() })
+	each("apiserver_watch_events_sizes", func(l map[string]string, x *dto.Metric) {
+		m.WatchBytes[resourceOf(l)] += x.GetHistogram().GetSampleSum()
+	})
 	each("apiserver_request_total", func(l map[string]string, x *dto.Metric) { m.Requests[verbResource(l)] += x.GetCounter().GetValue() })
 	each("apiserver_request_duration_seconds", func(l map[string]string, x *dto.Metric) {
 		m.LatencySum[verbResource(l)] += x.GetHistogram().GetSampleSum()
 		m.LatencyCount[verbResource(l)] += float64(x.GetHistogram().GetSampleCount())
 	})
-	each("apiserver_response_sizes", func(l map[string]string, x *dto.Metric) { m.ResponseBytes[verbResource(l)] += x.GetHistogram().GetSampleSum() })
+	each("apiserver_response_sizes", func(l map[string]string, x *dto.Metric) {
+		m.ResponseBytes[verbResource(l)] += x.GetHistogram().GetSampleSum()
+	})
 	each("apiserver_longrunning_requests", func(l map[string]string, x *dto.Metric) {
 		if l["verb"] == "WATCH" {
 			m.Watchers[l["resource"]] += x.GetGauge().GetValue()

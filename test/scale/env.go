@@ -50,7 +50,9 @@ func (e *Env) RESTConfig() *rest.Config {
 }
 
 // Clientset for the harness.
-func (e *Env) Clientset() (*kubernetes.Clientset, error) { return kubernetes.NewForConfig(e.RESTConfig()) }
+func (e *Env) Clientset() (*kubernetes.Clientset, error) {
+	return kubernetes.NewForConfig(e.RESTConfig())
+}
 
 // IntList parses "10,100,1000".
 func IntList(s string) ([]int, error) {

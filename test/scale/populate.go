@@ -148,7 +148,7 @@ func (p *Populator) Evict(ctx context.Context, pod *corev1.Pod, eventName string
 func (p *Populator) Event(ctx context.Context, pod *corev1.Pod, name, reason, msg string) error {
 	now := metav1.NewTime(time.Now())
 	ev := &corev1.Event{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: pod.Namespace},
+		ObjectMeta:     metav1.ObjectMeta{Name: name, Namespace: pod.Namespace},
 		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, APIVersion: "v1"},
 		Reason:         reason, Message: msg, Type: corev1.EventTypeWarning, Count: 1,
 		Source:         corev1.EventSource{Component: "kubelet", Host: pod.Spec.NodeName},
