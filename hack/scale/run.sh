@@ -13,11 +13,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 GO=${GO:-go}
 MODE=${1:-short}
+# Each scenario gets a fresh cluster (they name nodes alike); the lock is taken per cluster.
 case $MODE in
-  short) RUN=${SCALE_RUN:-'^TestAgentWatchTrafficIndependentOfOtherNodes$'} TIMEOUT=${SCALE_TIMEOUT:-5m} ;;
-  full) RUN=${SCALE_RUN:-.} TIMEOUT=${SCALE_TIMEOUT:-15m} ;;
+  short) RUNS=('^TestAgentWatchTrafficIndependentOfOtherNodes$') TIMEOUT=${SCALE_TIMEOUT:-5m} ;;
+  full) RUNS=('^TestAgentWatchTrafficIndependentOfOtherNodes$' '^TestKubectlTopTimings$' '^TestScaleCurves$') TIMEOUT=${SCALE_TIMEOUT:-14m} ;;
   *) echo "usage: $0 short|full" >&2; exit 2 ;;
 esac
+[[ -n "${SCALE_RUN:-}" ]] && RUNS=("$SCALE_RUN")
 [[ $(id -u) == 0 ]] || { echo "scale: must run as root (network namespace)" >&2; exit 1; }
 export SCALE_ARTIFACTS=${SCALE_ARTIFACTS:-$ROOT/test/scale/_artifacts/$(date +%Y%m%dT%H%M%S)-$MODE}
 mkdir -p "$SCALE_ARTIFACTS/logs"
@@ -57,12 +59,18 @@ export SCALE_NODE_IP=10.123.0.1
 
 LOCK=${SCALE_LOCK-/work/apiserver.lock}
 [[ -d $(dirname "${LOCK:-/nonexistent/x}") ]] || LOCK=
-run=(ip netns exec "$NS" "$ROOT/hack/scale/cluster.sh" -- bash -c \
-  'cd "$0/test/scale" && "$SCALE_WORKDIR/bin/scale.test" -test.v -test.count=1 -test.timeout="$1" -test.run "$2" 2>&1 | tee "$SCALE_ARTIFACTS/go-test.log"; exit "${PIPESTATUS[0]}"' \
-  "$ROOT" "$TIMEOUT" "$RUN")
-set +e
-if [[ -n $LOCK ]]; then flock "$LOCK" "${run[@]}"; else "${run[@]}"; fi
-rc=$?
-set -e
+rc=0
+for RUN in "${RUNS[@]}"; do
+  rm -rf "$W/etcd" "$W/pki" "$W/apiserver-certs"
+  run=(ip netns exec "$NS" "$ROOT/hack/scale/cluster.sh" -- bash -c \
+    'cd "$0/test/scale" && "$SCALE_WORKDIR/bin/scale.test" -test.v -test.count=1 -test.timeout="$1" -test.run "$2" 2>&1 | tee -a "$SCALE_ARTIFACTS/go-test.log"; exit "${PIPESTATUS[0]}"' \
+    "$ROOT" "$TIMEOUT" "$RUN")
+  set +e
+  if [[ -n $LOCK ]]; then flock "$LOCK" "${run[@]}"; else "${run[@]}"; fi
+  r=$?
+  set -e
+  echo "scale: $RUN exit $r" >&2
+  (( r == 0 )) || rc=$r
+done
 echo "scale: exit $rc; artifacts in $SCALE_ARTIFACTS" >&2
 exit "$rc"
