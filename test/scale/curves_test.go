@@ -128,7 +128,7 @@ func TestScaleCurves(t *testing.T) {
 				}
 			})
 			r.Storm = h.measure(t, ctx, proxies, agents, func() {
-				r.StormEvictions, r.StormFails = h.storm(t, ctx, n, pods, mi, m.name)
+				r.StormEvictions, r.StormFails = h.storm(t, ctx, n, mi, m.name)
 				h.waitWatchQuiet(t, ctx)
 			})
 			stopAll(agents())
@@ -157,18 +157,18 @@ func envOr(name, def string) string {
 
 // storm: an eviction on every other node (pod index mi, so that each mode evicts fresh pods) and
 // two image-pull Failed Events on every node, all at once (bounded concurrency).
-func (h *harness) storm(t *testing.T, ctx context.Context, nodes, pods, mi int, tag string) (evictions, fails int) {
+func (h *harness) storm(t *testing.T, ctx context.Context, nodes, mi int, tag string) (evictions, fails int) {
 	t.Helper()
 	evictions, fails = (nodes+1)/2, 2*nodes
 	start := time.Now()
 	err := h.pop.each(ctx, evictions+fails, func(ctx context.Context, k int) error {
 		if k < evictions {
-			node := Simulate(2*k, pods, 1)
-			return h.pop.Evict(ctx, node.Pods[mi], fmt.Sprintf("storm-%s-evicted-%05d", tag, k))
+			node := h.nodes[2*k]
+			return h.pop.Evict(ctx, node.Pods[mi], fmt.Sprintf("storm-%s-n%d-evicted-%05d", tag, nodes, k))
 		}
 		k -= evictions
-		node := Simulate(k/2, pods, 1)
-		return h.pop.ImagePullFailed(ctx, node.Pods[k%2], fmt.Sprintf("storm-%s-failed-%05d", tag, k))
+		node := h.nodes[k/2]
+		return h.pop.ImagePullFailed(ctx, node.Pods[k%2], fmt.Sprintf("storm-%s-n%d-failed-%05d", tag, nodes, k))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -321,14 +321,19 @@ func ResultsMarkdown(runs []Run) string {
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "DaemonSet rollout after the storm (every agent restarts; until all are ready and the API server's watch traffic is quiet)")
 	fmt.Fprintln(&b)
-	fmt.Fprintln(&b, "| nodes | mode | per agent: LISTs | per agent: KiB listed | per agent: watch events | API server: LIST events (count / latency sum s) | API server: LIST pods (count / latency sum s) | API server: watchers at end (events / pods / nodes) | seconds |")
-	fmt.Fprintln(&b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(&b, "| nodes | mode | per agent: requests (LIST / all) | per agent: KiB received (list + watch) | per agent: watch events own / other (initial state included) | per agent: CPU s | API server: requests on events (LIST+WATCH), latency sum s | API server: watch events sent (events / pods) | API server: watchers at end (events / pods / nodes) | seconds |")
+	fmt.Fprintln(&b, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range runs {
 		p := r.Restart
-		fmt.Fprintf(&b, "| %d | %s | %.1f | %.0f | %.0f | %.0f / %.3f | %.0f / %.3f | %.0f / %.0f / %.0f | %.1f |\n", r.Nodes, r.Mode,
-			mean(p, i64(func(a AgentCost) int64 { return a.Lists })), mean(p, i64(func(a AgentCost) int64 { return a.ListBytes }))/1024,
-			mean(p, i64(func(a AgentCost) int64 { return a.WatchOwn + a.WatchOther })),
-			p.API.Requests["LIST events"], p.API.LatencySum["LIST events"], p.API.Requests["LIST pods"], p.API.LatencySum["LIST pods"],
+		onEvents := func(m map[string]float64) float64 {
+			return sumMap(m, func(k string) bool { return strings.HasSuffix(k, " events") && !strings.HasPrefix(k, "POST") })
+		}
+		fmt.Fprintf(&b, "| %d | %s | %.1f / %.1f | %.0f | %.0f / %.0f | %.2f | %.0f, %.3f | %.0f / %.0f | %.0f / %.0f / %.0f | %.1f |\n", r.Nodes, r.Mode,
+			mean(p, i64(func(a AgentCost) int64 { return a.Lists })), mean(p, i64(func(a AgentCost) int64 { return a.Requests })),
+			mean(p, i64(func(a AgentCost) int64 { return a.ListBytes + a.WatchBytes }))/1024,
+			mean(p, i64(func(a AgentCost) int64 { return a.WatchOwn })), mean(p, i64(func(a AgentCost) int64 { return a.WatchOther })),
+			mean(p, func(a AgentCost) float64 { return a.CPUSeconds }),
+			onEvents(p.API.Requests), onEvents(p.API.LatencySum), p.API.WatchEvents["events"], p.API.WatchEvents["pods"],
 			p.API.Watchers["events"], p.API.Watchers["pods"], p.API.Watchers["nodes"], p.Seconds)
 	}
 	fmt.Fprintln(&b)

@@ -21,6 +21,7 @@ type harness struct {
 	pop      *Populator
 	kubelets *Kubelets
 	agents   AgentConfig
+	nodes    map[int]*SimNode // every node created, with the UIDs the API server gave its pods
 }
 
 func newHarness(t *testing.T, ctx context.Context) *harness {
@@ -41,7 +42,7 @@ func newHarness(t *testing.T, ctx context.Context) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = kubelets.Close() })
-	h := &harness{env: env, cs: cs, pop: &Populator{CS: cs, Concurrency: 24}, kubelets: kubelets,
+	h := &harness{env: env, nodes: map[int]*SimNode{}, cs: cs, pop: &Populator{CS: cs, Concurrency: 24}, kubelets: kubelets,
 		agents: AgentConfig{Bin: env.AgentBin, Dir: t.TempDir(), LogDir: filepath.Join(env.Artifacts, "agents", t.Name()), Token: env.Token, CA: env.CA}}
 	if err := h.pop.EnsureNamespaces(ctx); err != nil {
 		t.Fatal(err)
@@ -57,12 +58,13 @@ func (h *harness) addNodes(t *testing.T, ctx context.Context, from, to, p int, w
 	for i := from; i < to; i++ {
 		nodes[i-from] = Simulate(i, p, 1)
 		out[i] = nodes[i-from]
+		h.nodes[i] = nodes[i-from]
 	}
 	ports := make([]int, len(nodes))
 	for k, n := range nodes {
 		ports[k] = 10250 // nobody dials a node without a fake kubelet
 		if withKubelet == nil || withKubelet(n.Index) {
-			port, err := h.kubelets.Add(n.Node.Node.Name, n.Summary)
+			port, err := h.kubelets.Add(n.Node.Node.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +74,13 @@ func (h *harness) addNodes(t *testing.T, ctx context.Context, from, to, p int, w
 	// Nodes in parallel, each node's pods in parallel too: bounded by the populator's limit twice.
 	outer := &Populator{CS: h.cs, Concurrency: 8}
 	if err := outer.each(ctx, len(nodes), func(ctx context.Context, k int) error {
-		return h.pop.AddNode(ctx, nodes[k], h.env.NodeIP, ports[k])
+		if err := h.pop.AddNode(ctx, nodes[k], h.env.NodeIP, ports[k]); err != nil {
+			return err
+		}
+		if ports[k] == 10250 {
+			return nil
+		}
+		return h.kubelets.Set(nodes[k].Node.Node.Name, nodes[k].Summary)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -41,23 +41,35 @@ func NewKubelets(ip, certFile, keyFile string) (*Kubelets, error) {
 	return k, nil
 }
 
-// Add starts serving node's summary on a new port and returns the port.
-func (k *Kubelets) Add(node string, summary *statsv1alpha1.Summary) (int, error) {
-	body, err := json.Marshal(summary)
-	if err != nil {
-		return 0, err
-	}
+// Add starts serving node on a new port (404 until Set) and returns the port.
+func (k *Kubelets) Add(node string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(k.ip, "0"))
 	if err != nil {
 		return 0, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	k.mu.Lock()
-	k.byPort[port], k.ports[node] = body, port
+	k.ports[node] = port
 	k.listener = append(k.listener, l)
 	k.mu.Unlock()
 	go func() { _ = k.srv.Serve(tls.NewListener(l, k.tls)) }()
 	return port, nil
+}
+
+// Set the summary node's kubelet serves.
+func (k *Kubelets) Set(node string, summary *statsv1alpha1.Summary) error {
+	body, err := json.Marshal(summary)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	port, ok := k.ports[node]
+	if !ok {
+		return fmt.Errorf("no fake kubelet for %s", node)
+	}
+	k.byPort[port] = body
+	return nil
 }
 
 // URL of node's kubelet.

@@ -100,7 +100,7 @@ func (p *Populator) EnsureNamespaces(ctx context.Context) error {
 	})
 }
 
-// AddNode creates the Node object (status: InternalIP and the kubelet's port, which the node proxy
+// AddNode creates the Node object (n's pods and summary then carry the UIDs the API server assigned) (status: InternalIP and the kubelet's port, which the node proxy
 // dials) and its pods.
 func (p *Populator) AddNode(ctx context.Context, n *SimNode, ip string, kubeletPort int) error {
 	node := n.Node.Node.DeepCopy()
@@ -119,10 +119,14 @@ func (p *Populator) AddNode(ctx context.Context, n *SimNode, ip string, kubeletP
 	return p.each(ctx, len(n.Pods), func(ctx context.Context, j int) error {
 		pod := n.Pods[j].DeepCopy()
 		pod.UID, pod.ResourceVersion = "", ""
-		_, err := p.CS.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+		created, err := p.CS.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create pod %s/%s: %w", pod.Namespace, pod.Name, err)
 		}
+		// The API server assigns the UID; the summary must name the same one (the agent and the
+		// plugin join summary and pods by UID).
+		n.Pods[j].UID = created.UID
+		n.Summary.Pods[j].PodRef.UID = string(created.UID)
 		return nil
 	})
 }
