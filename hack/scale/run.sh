@@ -66,7 +66,7 @@ for RUN in "${RUNS[@]}"; do
     'cd "$0/test/scale" && "$SCALE_WORKDIR/bin/scale.test" -test.v -test.count=1 -test.timeout="$1" -test.run "$2" 2>&1 | tee -a "$SCALE_ARTIFACTS/go-test.log"; exit "${PIPESTATUS[0]}"' \
     "$ROOT" "$TIMEOUT" "$RUN")
   set +e
-  if [[ -n $LOCK ]]; then flock "$LOCK" "${run[@]}"; else "${run[@]}"; fi
+  if [[ -n $LOCK ]]; then flock -o "$LOCK" "${run[@]}"; else "${run[@]}"; fi
   r=$?
   set -e
   echo "scale: $RUN exit $r" >&2

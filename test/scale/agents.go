@@ -79,6 +79,7 @@ func StartAgent(cfg AgentConfig, proxy *CountingProxy, kubeletURL string) (*Agen
 	cmd := exec.Command(cfg.Bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "NODE_NAME=" + node}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the harness
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, err
@@ -113,8 +114,13 @@ func (a *Agent) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Stop sends SIGTERM and waits up to 10 s, then kills.
+// Stop sends SIGTERM and waits up to 10 s, then kills; stopping twice is harmless.
 func (a *Agent) Stop() {
+	select {
+	case <-a.done:
+		return
+	default:
+	}
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-a.done:

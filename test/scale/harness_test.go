@@ -98,6 +98,7 @@ func (h *harness) startAgents(t *testing.T, ctx context.Context, proxies []*Coun
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(a.Stop)
 		agents = append(agents, a)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

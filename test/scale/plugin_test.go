@@ -32,7 +32,7 @@ func TestKubectlTopTimings(t *testing.T) {
 	}
 	const pods, runs = 10, 3
 	var md strings.Builder
-	fmt.Fprintln(&md, "| nodes | pods | wall time of `top -A -o json` (min / median / max of 3) | API requests per run (all) | LIST nodes | LIST pods | node proxy (GET nodes/proxy) | API server latency sum of the proxy requests, s |")
+	fmt.Fprintln(&md, "| nodes | pods | wall time of `top -A -o json` (min / median / max of 3) | API requests per run (all) | LIST nodes | LIST pods | node proxy (CONNECT nodes/proxy) | API server latency sum of the proxy requests, s |")
 	fmt.Fprintln(&md, "|---:|---:|---:|---:|---:|---:|---:|---:|")
 	have := 0
 	for _, n := range sizes {
