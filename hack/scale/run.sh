@@ -31,9 +31,11 @@ trap cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
 
 export SCALE_K8S_BIN=$("$ROOT/hack/e2e/build-k8s.sh")
 mkdir -p "$W/bin"
+AGENT_FROM="given (SCALE_AGENT_BIN)"
 if [[ -z "${SCALE_AGENT_BIN:-}" ]]; then
   (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p 1 -trimpath -o "$W/bin/ephemeral-storage-exporter" ./cmd/ephemeral-storage-exporter)
   SCALE_AGENT_BIN=$W/bin/ephemeral-storage-exporter
+  AGENT_FROM="built from $ROOT at $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
 fi
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p 1 -trimpath -o "$W/bin/kubectl-ephemeral_storage" ./cmd/kubectl-ephemeral_storage)
 (cd "$ROOT/test/scale" && "$GO" test -p 1 -c -o "$W/bin/scale.test" .)
@@ -41,7 +43,8 @@ export SCALE_AGENT_BIN SCALE_PLUGIN_BIN=$W/bin/kubectl-ephemeral_storage SCALE_W
 {
   echo "kube-apiserver: $(basename "$SCALE_K8S_BIN") ($("$SCALE_K8S_BIN/kube-apiserver" --version 2>&1 | head -1))"
   echo "etcd: $(etcd --version 2>&1 | head -1)"
-  echo "agent: $SCALE_AGENT_BIN ($(git -C "$ROOT" describe --always --dirty 2>/dev/null))"
+  echo "agent: $SCALE_AGENT_BIN, $AGENT_FROM"
+  echo "agent args: ${SCALE_AGENT_ARGS:-(none)}"
   echo "agent knows --events.cluster-watch: $("$SCALE_AGENT_BIN" serve --help 2>&1 | grep -q -- '--\[no-\]events.cluster-watch\|--events.cluster-watch' && echo yes || echo no)"
   echo "go: $("$GO" version)"; echo "cpus: $(nproc)"
 } >"$SCALE_ARTIFACTS/versions.txt"
