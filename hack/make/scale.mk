@@ -10,3 +10,6 @@ scale-short:
 	hack/scale/run.sh short
 
 LONG_TARGETS += scale-short
+
+# The harness's own module is linted with the others.
+GO_MODULES += test/scale
