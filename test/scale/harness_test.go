@@ -139,7 +139,7 @@ func (h *harness) proxies(t *testing.T, nodes []int) []*CountingProxy {
 // did not ask, not that nothing was sent).
 func (h *harness) controlWatch(t *testing.T, ctx context.Context) *CountingProxy {
 	t.Helper()
-	p := h.proxies(t, []int{-1})[0]
+	p := h.proxies(t, []int{-1})[0] // node "-1": no object is its own, every Event counts as "other"
 	cfg := h.env.RESTConfig()
 	cfg.Host = p.URL
 	cfg.TLSClientConfig = restTLSNone

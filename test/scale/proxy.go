@@ -32,7 +32,7 @@ type Traffic struct {
 	WatchEvents map[string]map[string]int64
 }
 
-// Total of WatchEvents[resource][class] over resources (all when resource is "").
+// WatchEventsOf is WatchEvents[resource][class], summed over every resource when resource is "".
 func (t Traffic) WatchEventsOf(resource, class string) int64 {
 	var n int64
 	for r, m := range t.WatchEvents {
@@ -43,7 +43,7 @@ func (t Traffic) WatchEventsOf(resource, class string) int64 {
 	return n
 }
 
-// Sum of a map over keys with the given prefix ("" for all).
+// Sum of m's values whose key starts with prefix ("" for all).
 func Sum(m map[string]int64, prefix string) int64 {
 	var n int64
 	for k, v := range m {
