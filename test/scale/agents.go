@@ -34,6 +34,11 @@ type AgentConfig struct {
 	ExtraArgs []string
 }
 
+// KnowsCommand says whether the binary has a subcommand (e.g. events, the cluster-scoped role).
+func KnowsCommand(bin, command string) bool {
+	return exec.Command(bin, command, "--help").Run() == nil
+}
+
 // KnowsFlag says whether the agent binary has a serve flag (e.g. --events.cluster-watch, which
 // exists only once the per-node Events redesign is in).
 func KnowsFlag(bin, flag string) (bool, error) {
@@ -48,6 +53,27 @@ func KnowsFlag(bin, flag string) (bool, error) {
 
 // StartAgent runs `serve` for node, its kubelet at kubeletURL, its API server requests through proxy.
 func StartAgent(cfg AgentConfig, proxy *CountingProxy, kubeletURL string) (*Agent, error) {
+	tokenFile := filepath.Join(cfg.Dir, proxy.Node+"-kubelet-token")
+	if err := os.WriteFile(tokenFile, []byte("scale-kubelet-token\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return startProcess(cfg, proxy, func(kubeconfig, listen string) []string {
+		return append([]string{"serve", "--node.name", proxy.Node, "--kubeconfig", kubeconfig,
+			"--kubelet.url", kubeletURL, "--kubelet.ca-file", cfg.CA, "--kubelet.token-file", tokenFile,
+			"--web.listen-address", listen, "--no-readonly.hint-events"}, cfg.ExtraArgs...)
+	})
+}
+
+// StartEventsRole runs the cluster-scoped `events` role (one replica, its Lease in namespace
+// default), its API server requests through proxy.
+func StartEventsRole(cfg AgentConfig, proxy *CountingProxy) (*Agent, error) {
+	return startProcess(cfg, proxy, func(kubeconfig, listen string) []string {
+		return []string{"events", "--kubeconfig", kubeconfig, "--leader-election.namespace", "default",
+			"--leader-election.identity", "scale-events-0", "--web.listen-address", listen}
+	})
+}
+
+func startProcess(cfg AgentConfig, proxy *CountingProxy, argv func(kubeconfig, listen string) []string) (*Agent, error) {
 	node := proxy.Node
 	dir := filepath.Join(cfg.Dir, node)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -56,10 +82,6 @@ func StartAgent(cfg AgentConfig, proxy *CountingProxy, kubeletURL string) (*Agen
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: %q}\nusers:\n- name: u\n  user: {token: %q}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\n", proxy.URL, cfg.Token)
 	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
-		return nil, err
-	}
-	tokenFile := filepath.Join(dir, "kubelet-token")
-	if err := os.WriteFile(tokenFile, []byte("scale-kubelet-token\n"), 0o600); err != nil {
 		return nil, err
 	}
 	port, err := freePort()
@@ -73,10 +95,7 @@ func StartAgent(cfg AgentConfig, proxy *CountingProxy, kubeletURL string) (*Agen
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--node.name", node, "--kubeconfig", kubeconfig,
-		"--kubelet.url", kubeletURL, "--kubelet.ca-file", cfg.CA, "--kubelet.token-file", tokenFile,
-		"--web.listen-address", fmt.Sprintf("127.0.0.1:%d", port), "--no-readonly.hint-events"}, cfg.ExtraArgs...)
-	cmd := exec.Command(cfg.Bin, args...)
+	cmd := exec.Command(cfg.Bin, argv(kubeconfig, fmt.Sprintf("127.0.0.1:%d", port))...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "NODE_NAME=" + node}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the harness

@@ -43,6 +43,9 @@ type Run struct {
 	StormEvictions, StormFails int
 	Rollout, Steady, Storm     Phase
 	Restart                    Phase // a DaemonSet rollout: every agent restarts with the storm's Events in the cluster
+	// EventsRole is the storm's cost to the cluster-scoped `events` role (after, when the binary
+	// has it): one replica, leader of its Lease, watching the cluster's Events once.
+	EventsRole *AgentCost `json:",omitempty"`
 }
 
 func envInt(t *testing.T, name string, def int) int {
@@ -127,10 +130,28 @@ func TestScaleCurves(t *testing.T) {
 				case <-ctx.Done():
 				}
 			})
+			var role *Agent
+			var roleProxy *CountingProxy
+			if m.name == "after" && KnowsCommand(h.env.AgentBin, "events") {
+				role, roleProxy = h.startEventsRole(t, ctx)
+			}
+			var role0 Proc
+			if role != nil {
+				roleProxy.Reset()
+				role0, _ = role.Proc()
+			}
 			r.Storm = h.measure(t, ctx, proxies, agents, func() {
 				r.StormEvictions, r.StormFails = h.storm(t, ctx, n, mi, m.name)
 				h.waitWatchQuiet(t, ctx)
 			})
+			if role != nil {
+				tr := roleProxy.Snapshot()
+				p1, _ := role.Proc()
+				r.EventsRole = &AgentCost{Node: "events role", WatchOther: tr.WatchEventsOf("events", "other"),
+					WatchBytes: Sum(tr.Bytes, "WATCH "), Requests: Sum(tr.Requests, ""), CPUSeconds: p1.CPU - role0.CPU, RSSPeak: p1.RSS}
+				role.Stop()
+				_ = roleProxy.Close()
+			}
 			stopAll(agents())
 			cur.Store(nil)
 			r.Restart = h.measure(t, ctx, proxies, agents, func() {
@@ -146,6 +167,31 @@ func TestScaleCurves(t *testing.T) {
 		}
 	}
 	writeResults(t, h.env.Artifacts, runs)
+}
+
+// startEventsRole starts the events role through its own proxy and waits until its Events watch
+// is open (it leads its Lease and has the cluster's Events) and the API server is quiet again.
+func (h *harness) startEventsRole(t *testing.T, ctx context.Context) (*Agent, *CountingProxy) {
+	t.Helper()
+	p, err := NewCountingProxy(h.env.RESTConfig(), "events-role")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := StartEventsRole(h.agents, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(role.Stop)
+	waitFor(t, ctx, time.Minute, "the events role's Events watch", func() (bool, error) {
+		select {
+		case <-role.done:
+			return false, fmt.Errorf("events role exited; log %s:\n%s", role.log.Name(), tail(role.log.Name()))
+		default:
+		}
+		return p.Snapshot().Requests["WATCH events"] >= 1, nil
+	})
+	h.waitWatchQuiet(t, ctx)
+	return role, p
 }
 
 func envOr(name, def string) string {
@@ -318,6 +364,12 @@ func ResultsMarkdown(runs []Run) string {
 			mean(p, i64(func(a AgentCost) int64 { return a.WatchBytes }))/1024, mean(p, func(a AgentCost) float64 { return a.CPUSeconds }),
 			p.MaxRSS(), p.API.WatchEvents["events"], p.API.WatchEvents["pods"], sumMap(p.API.WatchBytes, func(string) bool { return true })/1024,
 			p.API.ProcessCPU, p.Seconds)
+	}
+	for _, r := range runs {
+		if e := r.EventsRole; e != nil {
+			fmt.Fprintf(&b, "\nEvents role during the storm at %d nodes (%s): %d watch events, %.0f KiB, %d requests, %.2f CPU s, RSS %.1f MiB\n",
+				r.Nodes, r.Mode, e.WatchOther, float64(e.WatchBytes)/1024, e.Requests, e.CPUSeconds, float64(e.RSSPeak)/(1<<20))
+		}
 	}
 	fmt.Fprintln(&b)
 	fmt.Fprintln(&b, "DaemonSet rollout after the storm (every agent restarts; until all are ready and the API server's watch traffic is quiet)")
