@@ -411,7 +411,8 @@ CTR images import "$W/image.tar" >>"$LOGS/image.log" 2>&1 || { cat "$LOGS/image.
 CTR images tag --force "$E2E_IMAGE" "$SANDBOX_IMAGE" >>"$LOGS/image.log" 2>&1
 CTR images import "$W/agent-image.tar" >>"$LOGS/image.log" 2>&1 || { cat "$LOGS/image.log" >&2; die "ctr images import (agent image)"; }
 CTR images ls >>"$LOGS/image.log" 2>&1
-CTR images ls -q | grep -qx "$E2E_AGENT_IMAGE" || { cat "$LOGS/image.log" >&2; die "agent image $E2E_AGENT_IMAGE not in containerd after import"; }
+images=$(CTR images ls -q)   # not piped into grep -q: under pipefail, ctr's SIGPIPE would fail the check
+grep -qx "$E2E_AGENT_IMAGE" <<<"$images" || { cat "$LOGS/image.log" >&2; die "agent image $E2E_AGENT_IMAGE not in containerd after import"; }
 
 # ---------------------------------------------------------------------------------------------
 # 7. kubelet.

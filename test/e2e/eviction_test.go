@@ -190,6 +190,7 @@ func TestEmptyDirEviction(t *testing.T) {
 	t.Run("agent-self-metrics", sc.checkSelfMetrics)
 	t.Run("dashboards", sc.checkDashboards)
 	t.Run("rolling-update", sc.checkRollingUpdate)
+	t.Run("log-scanner", sc.checkLogScanner)
 }
 
 func testPod(e env, name, limit string, args []string) *corev1.Pod {

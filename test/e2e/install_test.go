@@ -371,41 +371,7 @@ func selfSignedCAPEM(t *testing.T) string {
 // one had counted would make it 2, and the alerts on it fire again).
 func (sc *scenario) checkRollingUpdate(t *testing.T) {
 	e := sc.e
-	old := sc.agentPod
-	if _, err := saveAgentLog(sc.ctx, sc.cs, e, old); err == nil {
-		_ = os.Rename(filepath.Join(e.Artifacts, "logs", "agent.log"), filepath.Join(e.Artifacts, "logs", "agent-before-rollout.log"))
-	}
-	dir := filepath.Join(e.WorkDir, "helm")
-	args := []string{"upgrade", agentRelease, filepath.Join(e.Root, "deploy", "helm", "ephemeral-storage-exporter"),
-		"--namespace", agentNamespace, "--kubeconfig", e.AdminKubeconfig, "--reuse-values", "--set-string", "podAnnotations.e2e/rollout=" + time.Now().UTC().Format("150405")}
-	cmd := exec.CommandContext(sc.ctx, e.HelmBin, args...)
-	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir+"/cache", "HELM_CONFIG_HOME="+dir+"/config", "HELM_DATA_HOME="+dir+"/data")
-	out, err := cmd.CombinedOutput()
-	appendArtifact(e, "helm-install.txt", "$ helm "+strings.Join(args, " ")+"\n"+string(out)+"\n")
-	if err != nil {
-		t.Fatalf("helm upgrade: %v\n%s", err, out)
-	}
-	var fresh installedAgent
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		a, err := waitAgentReady(sc.ctx, e, sc.cs, agentRelease, agentNamespace, time.Until(deadline))
-		if err != nil {
-			installFailed(t, e, "rolling update: "+err.Error())
-		}
-		if a.Pod.UID != old.UID {
-			fresh = a
-			break
-		}
-		time.Sleep(time.Second) // poll interval of this bounded wait (deadline above)
-	}
-	sc.timing(fmt.Sprintf("rolling update: new agent pod %s (%s), was %s (%s)", fresh.Pod.Name, fresh.Pod.Status.PodIP, old.Name, old.Status.PodIP))
-	sc.agentPod, sc.agentURL = fresh.Pod, fresh.URL
-	instance := fmt.Sprintf("%s:%d", fresh.Pod.Status.PodIP, agentPort)
-	setPromTarget(t, e, instance)
-	eventually(t, 60*time.Second, time.Second, "prometheus scraping the new agent pod "+instance, func() (bool, string) {
-		s, err := promQuery(sc.hc, sc.promURL, fmt.Sprintf(`ephemeral_storage_exporter_kubelet_up{instance=%q} == 1`, instance))
-		return err == nil && len(s) == 1, fmt.Sprintf("%v %v", s, err)
-	})
+	sc.helmUpgrade(t, "before-rollout", "--set-string", "podAnnotations.e2e/rollout="+time.Now().UTC().Format("150405"))
 	time.Sleep(5 * time.Second) // the behaviour under test: the counts stay put; a re-count by the new pod would show by now
 	var report strings.Builder
 	for _, c := range []struct{ metric, workload string }{
@@ -430,4 +396,117 @@ func (sc *scenario) checkRollingUpdate(t *testing.T) {
 	}
 	_ = os.WriteFile(filepath.Join(e.Artifacts, "rolling-update.txt"), []byte(report.String()), 0o644)
 	t.Log(report.String())
+}
+
+// helmUpgrade runs `helm upgrade --reuse-values` with extra args, waits for the DaemonSet's new
+// pod (another UID) to be Ready and points Prometheus at it. The old pod's log is kept as
+// logs/agent-<logName>.log.
+func (sc *scenario) helmUpgrade(t *testing.T, logName string, extra ...string) installedAgent {
+	t.Helper()
+	e := sc.e
+	old := sc.agentPod
+	if _, err := saveAgentLog(sc.ctx, sc.cs, e, old); err == nil {
+		_ = os.Rename(filepath.Join(e.Artifacts, "logs", "agent.log"), filepath.Join(e.Artifacts, "logs", "agent-"+logName+".log"))
+	}
+	dir := filepath.Join(e.WorkDir, "helm")
+	args := append([]string{"upgrade", agentRelease, filepath.Join(e.Root, "deploy", "helm", "ephemeral-storage-exporter"),
+		"--namespace", agentNamespace, "--kubeconfig", e.AdminKubeconfig, "--reuse-values"}, extra...)
+	cmd := exec.CommandContext(sc.ctx, e.HelmBin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir+"/cache", "HELM_CONFIG_HOME="+dir+"/config", "HELM_DATA_HOME="+dir+"/data")
+	out, err := cmd.CombinedOutput()
+	appendArtifact(e, "helm-install.txt", "$ helm "+strings.Join(args, " ")+"\n"+string(out)+"\n")
+	if err != nil {
+		t.Fatalf("helm upgrade: %v\n%s", err, out)
+	}
+	var fresh installedAgent
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		a, err := waitAgentReady(sc.ctx, e, sc.cs, agentRelease, agentNamespace, time.Until(deadline))
+		if err != nil {
+			installFailed(t, e, "helm upgrade "+strings.Join(extra, " ")+": "+err.Error())
+		}
+		if a.Pod.UID != old.UID {
+			fresh = a
+			break
+		}
+		time.Sleep(time.Second) // poll interval of this bounded wait (deadline above)
+	}
+	sc.timing(fmt.Sprintf("helm upgrade %s: new agent pod %s (%s), was %s (%s)", strings.Join(extra, " "), fresh.Pod.Name, fresh.Pod.Status.PodIP, old.Name, old.Status.PodIP))
+	sc.agentPod, sc.agentURL = fresh.Pod, fresh.URL
+	instance := fmt.Sprintf("%s:%d", fresh.Pod.Status.PodIP, agentPort)
+	setPromTarget(t, e, instance)
+	eventually(t, 60*time.Second, time.Second, "prometheus scraping the new agent pod "+instance, func() (bool, string) {
+		s, err := promQuery(sc.hc, sc.promURL, fmt.Sprintf(`ephemeral_storage_exporter_kubelet_up{instance=%q} == 1`, instance))
+		return err == nil && len(s) == 1, fmt.Sprintf("%v %v", s, err)
+	})
+	return fresh
+}
+
+// checkLogScanner (issue 18): the container log scanner with its hostPath (logScan.enabled, the
+// hostPath set to this kubelet's podLogsDir) as UID 65532. The kubelet and containerd create the
+// log files 0640 root:root, so as docs/deploy.md says the scan reports permission errors: the
+// agent's log must name them (no silent scan of nothing). With the documented override of the pod
+// security context (supplementalGroups [0], the files' group) it reads them: a pod that writes an
+// EROFS error to its log and exits 0 (no termination message) is counted once with
+// source="container_log".
+func (sc *scenario) checkLogScanner(t *testing.T) {
+	e := sc.e
+	podLogs := filepath.Join(e.WorkDir, "pod-logs")
+	var report strings.Builder
+	defer func() {
+		_ = os.WriteFile(filepath.Join(e.Artifacts, "log-scanner.txt"), []byte(report.String()), 0o644)
+	}()
+	sc.helmUpgrade(t, "before-logscan", "--set", "logScan.enabled=true", "--set-string", "logScan.hostPath="+podLogs)
+	// The scanner opens a log when it grows: a pod started now writes one.
+	sc.createLogWriter(t, "rologger-denied")
+	var denied string
+	eventually(t, 45*time.Second, time.Second, "the agent's log naming the scanner's permission error", func() (bool, string) {
+		log, err := saveAgentLog(sc.ctx, sc.cs, e, sc.agentPod)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, l := range strings.Split(log, "\n") {
+			if strings.Contains(l, "scanning container logs") && strings.Contains(l, "permission denied") && strings.Contains(l, "rologger-denied") {
+				denied = l
+				return true, ""
+			}
+		}
+		return false, "no such line yet"
+	})
+	fmt.Fprintf(&report, "as UID 65532, no supplementary group: %s\n", denied)
+	t.Logf("as UID 65532: %.300s", denied)
+	qDenied := fmt.Sprintf(`ephemeral_storage_read_only_write_failures_total{namespace=%q,workload="rologger-denied"}`, scenarioNS)
+	if s, err := promQuery(sc.hc, sc.promURL, qDenied); err != nil || len(s) != 0 {
+		t.Errorf("rologger-denied: its log could not be read, want no failure series, got %v %v", s, err)
+	}
+
+	sc.helmUpgrade(t, "before-logscan-group", "--set-json", "podSecurityContext.supplementalGroups=[0]")
+	sc.createLogWriter(t, "rologger")
+	q := fmt.Sprintf(`ephemeral_storage_read_only_write_failures_total{namespace=%q,workload="rologger"}`, scenarioNS)
+	eventually(t, 60*time.Second, time.Second, "rologger's failure counted from its log", func() (bool, string) {
+		s, err := promQuery(sc.hc, sc.promURL, q)
+		return err == nil && len(s) > 0, fmt.Sprintf("%v %v", s, err)
+	})
+	time.Sleep(3 * time.Second) // the behaviour under test: the count stays put
+	s, err := promQuery(sc.hc, sc.promURL, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&report, "with supplementalGroups [0]: %v\n", s)
+	if len(s) != 1 || s[0].V != 1 || s[0].Labels["source"] != "container_log" || s[0].Labels["container"] != "main" {
+		t.Errorf("want rologger's failure counted once with source=container_log container=main, got %v", s)
+	}
+	if _, err := os.Stat(podLogs); err != nil {
+		t.Errorf("the kubelet's podLogsDir %s: %v", podLogs, err)
+	}
+}
+
+// createLogWriter starts a pod whose container writes "open /NAME: read-only file system" to its
+// log and exits 0: no termination message, only its log says it.
+func (sc *scenario) createLogWriter(t *testing.T, name string) {
+	t.Helper()
+	p := pod(sc.e, name, []corev1.Container{{Name: "main", SecurityContext: secCtx(true), Args: []string{"--write-root", "/" + name}}}, nil)
+	if _, err := sc.cs.CoreV1().Pods(scenarioNS).Create(sc.ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
