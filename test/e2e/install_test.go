@@ -315,7 +315,7 @@ extraVolumeMounts:
 		}
 		results[i] = make(chan result, 1)
 		go func() {
-			_, err := installRelease(ctx, t, e, cs, "ese-"+tc.name, ns, tc.values, 45*time.Second)
+			_, err := installRelease(ctx, t, e, cs, "ese-"+tc.name, ns, tc.values, 30*time.Second)
 			results[i] <- result{err}
 		}()
 	}
