@@ -97,7 +97,7 @@ func installRelease(ctx context.Context, t *testing.T, e env, cs *kubernetes.Cli
 	out, err := cmd.CombinedOutput()
 	appendArtifact(e, "helm-install.txt", "$ helm "+strings.Join(args, " ")+"\n# values:\n"+values+"# output:\n"+string(out)+"\n")
 	if err != nil {
-		return installedAgent{}, fmt.Errorf("helm install %s: %v\n%s", release, err, out)
+		return installedAgent{}, fmt.Errorf("helm install %s: %w\n%s", release, err, out)
 	}
 	t.Logf("helm install %s: %s", release, firstLine(string(out)))
 	return waitAgentReady(ctx, e, cs, release, namespace, timeout)

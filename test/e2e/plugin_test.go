@@ -140,8 +140,11 @@ var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"
 // plugin keys its rows.
 func agentRatios(hc *http.Client, agentURL string) (map[string]float64, error) {
 	code, body, err := get(hc, agentURL+"/metrics", "")
-	if err != nil || code != http.StatusOK {
-		return nil, fmt.Errorf("agent /metrics: %d %v", code, err)
+	if err != nil {
+		return nil, fmt.Errorf("agent /metrics: %w", err)
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("agent /metrics: HTTP %d", code)
 	}
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(body), "\n") {
@@ -167,7 +170,7 @@ func agentRatios(hc *http.Client, agentURL string) (map[string]float64, error) {
 		}
 		v, err := strconv.ParseFloat(m[3], 64)
 		if err != nil {
-			return nil, fmt.Errorf("agent /metrics: %q: %v", line, err)
+			return nil, fmt.Errorf("agent /metrics: %q: %w", line, err)
 		}
 		out[r.key()] = v
 	}

@@ -123,7 +123,7 @@ func podNames(m map[string]*corev1.Pod) []string {
 // gives them (env fieldRefs resolved as the kubelet would on this node), with overrides applied
 // (replaced in place, or appended when the manifest does not set them). agent-args.txt in the
 // artifacts lists both.
-func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, environ []string) {
+func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, environ []string) { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	t.Helper()
 	path := filepath.Join(e.Root, "deploy", "kustomize", "base", "daemonset.yaml")
 	raw, err := os.ReadFile(path)
@@ -204,7 +204,7 @@ func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, envi
 // quantity divided by the divisor, default 1, rounded up). Only memory and ephemeral-storage limits
 // the manifest sets are handled (cpu divides milli-values; an unset limit becomes the node's
 // allocatable).
-func resourceFieldValue(t *testing.T, path, name string, c corev1.Container, ref *corev1.ResourceFieldSelector) string {
+func resourceFieldValue(t *testing.T, path, name string, c corev1.Container, ref *corev1.ResourceFieldSelector) string { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	t.Helper()
 	res, ok := strings.CutPrefix(ref.Resource, "limits.")
 	if !ok || (res != "memory" && res != "ephemeral-storage") {
@@ -224,14 +224,9 @@ func resourceFieldValue(t *testing.T, path, name string, c corev1.Container, ref
 // startPrometheus runs a Debian prometheus scraping the agent every second (target label
 // cluster="e2e", as the rules and dashboards join on cluster), evaluating the rendered rules every
 // second. It returns its base URL once it scrapes the agent and has loaded the rules.
-func startPrometheus(t *testing.T, e env, hc *http.Client, agentPort int) string {
+func startPrometheus(t *testing.T, e env, hc *http.Client, agentPort int) string { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	t.Helper()
-	return startPrometheusTarget(t, e, hc, fmt.Sprintf("127.0.0.1:%d", agentPort))
-}
-
-// startPrometheusTarget is startPrometheus scraping target (host:port).
-func startPrometheusTarget(t *testing.T, e env, hc *http.Client, target string) string {
-	t.Helper()
+	target := fmt.Sprintf("127.0.0.1:%d", agentPort)
 	return startPrometheusConfig(t, e, hc, fmt.Sprintf("static_configs: [{targets: [%q], labels: {cluster: e2e}}]", target))
 }
 
