@@ -42,6 +42,9 @@ type env struct {
 	Node, Artifacts, WorkDir, AgentBin, PluginBin, Image, APIServer, CA, AdminKubeconfig, KubeletURL, PrometheusBin, EvictionHard, Root string
 	// Rules is the alert rules file rendered from testdata/alerts-config.yaml (hack/e2e/run.sh).
 	Rules string
+	// NodeIP is the node's InternalIP (in up.sh's network namespace); AgentImage the image up.sh
+	// built from the Dockerfile and imported into containerd; HelmBin the helm CLI.
+	NodeIP, AgentImage, HelmBin string
 }
 
 func loadEnv(t *testing.T) env {
@@ -51,7 +54,7 @@ func loadEnv(t *testing.T) env {
 		AgentBin: os.Getenv("E2E_AGENT_BIN"), PluginBin: os.Getenv("E2E_PLUGIN_BIN"), Image: os.Getenv("E2E_IMAGE"), APIServer: os.Getenv("E2E_APISERVER"),
 		CA: os.Getenv("E2E_CA"), AdminKubeconfig: os.Getenv("E2E_ADMIN_KUBECONFIG"), KubeletURL: os.Getenv("E2E_KUBELET_URL"),
 		PrometheusBin: os.Getenv("E2E_PROMETHEUS_BIN"), EvictionHard: os.Getenv("E2E_EVICTION_HARD"), Root: os.Getenv("E2E_ROOT"),
-		Rules: os.Getenv("E2E_RULES"),
+		Rules: os.Getenv("E2E_RULES"), NodeIP: os.Getenv("E2E_NODE_IP"), AgentImage: os.Getenv("E2E_AGENT_IMAGE"), HelmBin: os.Getenv("E2E_HELM_BIN"),
 	}
 	if e.APIServer == "" {
 		t.Skip("no cluster: run through hack/e2e/run.sh (make e2e), which brings one up and sets E2E_*")
@@ -179,14 +182,14 @@ func eventually(t *testing.T, timeout, every time.Duration, what string, f func(
 }
 
 // rbac is what the agent's identity was given, and where it came from.
-type rbac struct {
+type rbac struct { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	Namespace, ServiceAccount, Source string
 }
 
 // applyRBAC applies the ServiceAccount, ClusterRole(s) and ClusterRoleBinding(s) of
 // deploy/kustomize/base when it exists (its kustomization's namespace applied, as kustomize would),
 // else an equivalent built-in ClusterRole.
-func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientset) rbac {
+func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientset) rbac { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	t.Helper()
 	base := filepath.Join(e.Root, "deploy", "kustomize", "base")
 	files, _ := filepath.Glob(filepath.Join(base, "*.yaml"))
@@ -305,7 +308,7 @@ func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientse
 	return out
 }
 
-func relNames(root string, files []string) []string {
+func relNames(root string, files []string) []string { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	var out []string
 	for _, f := range files {
 		r, _ := filepath.Rel(root, f)
@@ -339,7 +342,7 @@ func saToken(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, ns, na
 	return tr.Status.Token
 }
 
-func writeKubeconfig(t *testing.T, path string, e env, tokenFile string) {
+func writeKubeconfig(t *testing.T, path string, e env, tokenFile string) { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	t.Helper()
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
