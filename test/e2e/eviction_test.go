@@ -119,6 +119,7 @@ func TestEmptyDirEviction(t *testing.T) {
 	// --- A real Prometheus scraping the agent every second and evaluating the rules every second.
 	promURL := startPrometheus(t, e, hc, agentPort)
 	timing("prometheus scraping the agent, rules loaded")
+	exposeAgentToOperator(ctx, t, cs, hc, agentPort) // the Prometheus Operator path (operator_test.go)
 
 	// --- The pods of every scenario, at once.
 	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing}
