@@ -2,8 +2,9 @@
 # Builds the Prometheus Operator (github.com/prometheus-operator/prometheus-operator, cmd/operator)
 # at the version pinned below from the Go module proxy and caches it, with the module's CRDs
 # (example/prometheus-operator-crd/), under ${E2E_CACHE:-~/.cache/ese-e2e}/prometheus-operator-<v>/.
-# Prints that directory on stdout. Only the operator is built: the suite runs the Prometheus it
-# configures as a process (hack/e2e/operator.sh), so prometheus-config-reloader is not needed.
+# Prints that directory on stdout. Not prometheus-config-reloader: the suite runs the Prometheus
+# the operator configures as a process (hack/e2e/operator.sh). `--helm` and `--prometheus` build
+# (or reuse) helm and that Prometheus, and print their paths.
 #
 # The module's go.mod replaces its own pkg/apis/monitoring and pkg/client with ./pkg/..., which are
 # separate modules and so not in the module's zip: the build uses a copy of the module with those
@@ -32,6 +33,30 @@ if [[ "${1:-}" == "--helm" ]]; then
     mkdir -p "$dir" && mv "$tmp/helm" "$dir/helm" && rm -rf "$tmp"
   fi
   echo "$dir/helm"
+  exit 0
+fi
+
+# --prometheus: the Prometheus the operator's configuration runs on. Debian's prometheus (2.42.0+ds)
+# is built without kubernetes_sd ("field kubernetes_sd_configs not found in type
+# config.ScrapeConfig"), which every configuration the operator generates uses. So
+# github.com/prometheus/prometheus/cmd/prometheus at the pinned module version (v0.316.0 is
+# Prometheus 3.16.0), with only the kubernetes service discovery (build tags remove_all_sd,
+# enable_kubernetes_sd; file and http discovery are always in), no web UI assets (the API only).
+# Cached in <cache>/prometheus-<version>/prometheus; prints the binary's path.
+PROM_MODULE_VERSION=${E2E_PROMETHEUS_MODULE_VERSION:-v0.316.0}
+if [[ "${1:-}" == "--prometheus" ]]; then
+  dir="$CACHE_ROOT/prometheus-$PROM_MODULE_VERSION"
+  if [[ ! -x "$dir/prometheus" ]]; then
+    # Module v0.X.Y is Prometheus 3.X.Y.
+    pv=$(awk -F. '{printf "3.%d.%s", $2, $3}' <<<"${PROM_MODULE_VERSION#v}")
+    echo "build-operator: building prometheus $pv (module $PROM_MODULE_VERSION, go install -p ${E2E_GO_P:-1}; cold: many minutes)" >&2
+    tmp=$(mktemp -d "$CACHE_ROOT/prometheus-build.XXXXXX")
+    (cd "$tmp" && CGO_ENABLED=0 GOBIN="$tmp" "$GO" install -p "${E2E_GO_P:-1}" -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+      -ldflags "-X github.com/prometheus/common/version.Version=$pv -X github.com/prometheus/common/version.Branch=module-$PROM_MODULE_VERSION" \
+      "github.com/prometheus/prometheus/cmd/prometheus@$PROM_MODULE_VERSION")
+    mkdir -p "$dir" && mv "$tmp/prometheus" "$dir/prometheus" && rm -rf "$tmp"
+  fi
+  echo "$dir/prometheus"
   exit 0
 fi
 

@@ -14,7 +14,8 @@
 #     applied. Two Prometheus CRs: `ese` selects the PodMonitor and the PrometheusRule and is run;
 #     `ese-sm` selects the ServiceMonitor, only so that its generated configuration is checked.
 #  5. The configuration the operator generated for `ese` (Secret prometheus-ese, prometheus.yaml.gz)
-#     and its rule ConfigMaps, used unchanged by Debian's prometheus, run as a process in a private
+#     and its rule ConfigMaps, used unchanged by a Prometheus built from the module proxy
+#     (build-operator.sh --prometheus: Debian's has no kubernetes_sd), run as a process in a private
 #     mount namespace like the operator's, with Prometheus' ServiceAccount, the rule files where the
 #     generated configuration names them (/etc/prometheus/rules/<configmap>/).
 # Not real (docs/e2e.md): the StatefulSet the operator creates is not run (replicas: 0; no image
@@ -121,8 +122,9 @@ prometheusRule:
     EphemeralStorageReadOnlyWriteFailures: {window: 1m}
 EOF
 "$HELM" template "$E2E_OPERATOR_RELEASE" "$ROOT/deploy/helm/ephemeral-storage-exporter" \
-  --namespace "$E2E_OPERATOR_RELEASE_NS" -f "$OPW/values.yaml" >"$OPW/chart.yaml" 2>"$LOGS/helm-template.log" ||
+  --namespace "$E2E_OPERATOR_RELEASE_NS" --kube-version "${K8S_BIN##*/}" -f "$OPW/values.yaml" >"$OPW/chart.yaml" 2>"$LOGS/helm-template.log" ||
   { cat "$LOGS/helm-template.log" >&2; die "helm template"; }
+# (--kube-version: the cluster's; the helm build has no version ldflags and would assume v1.20.)
 # Only the monitoring objects: the agent itself is started by the suite.
 awk 'BEGIN{RS="\n---\n"; ORS="\n---\n"} /\nkind: (PodMonitor|ServiceMonitor|PrometheusRule)\n/' "$OPW/chart.yaml" >"$OPW/monitors.yaml"
 grep -c '^kind: ' "$OPW/monitors.yaml" | grep -qx 3 || die "helm template: want a PodMonitor, a ServiceMonitor and a PrometheusRule, got: $(grep '^kind: ' "$OPW/monitors.yaml" | tr '\n' ' ')"
@@ -137,15 +139,18 @@ E2E_OPERATOR_POD_LABELS=$(awk 'BEGIN{RS="\n---\n"} /\nkind: DaemonSet\n/' "$OPW/
 [[ -n "$E2E_OPERATOR_POD_LABELS" ]] || die "no selector labels in the chart's DaemonSet"
 export E2E_OPERATOR_POD_LABELS
 
-PROM_VERSION=v$(prometheus --version 2>&1 | awk 'NR==1{print $3}' | sed 's/+.*//')
+OP_PROM_BIN=$("$ROOT/hack/e2e/build-operator.sh" --prometheus 2> >(tee -a "$LOGS/build-operator.log" >&2))
+PROM_VERSION=v$("$OP_PROM_BIN" --version 2>&1 | awk 'NR==1{print $3}')
 sel="app.kubernetes.io/name: $(sed -n 's/.*app.kubernetes.io\/name=\([^,]*\).*/\1/p' <<<"$E2E_OPERATOR_POD_LABELS")"
 cat >"$OPW/prometheus-cr.yaml" <<EOF
 # replicas 0: the StatefulSet the operator writes is not run (its images cannot be pulled); the
-# configuration it generates is run by hack/e2e/operator.sh. The version is the Debian binary's,
-# so the operator generates configuration that binary accepts.
+# configuration it generates is run by hack/e2e/operator.sh. The version is that binary's, so the
+# operator generates configuration it accepts.
 apiVersion: monitoring.coreos.com/v1
 kind: Prometheus
-metadata: {name: ese, namespace: $OP_NS}
+metadata:
+  name: ese
+  namespace: $OP_NS
 spec:
   version: $PROM_VERSION
   replicas: 0
@@ -161,7 +166,9 @@ spec:
 ---
 apiVersion: monitoring.coreos.com/v1
 kind: Prometheus
-metadata: {name: ese-sm, namespace: $OP_NS}
+metadata:
+  name: ese-sm
+  namespace: $OP_NS
 spec:
   version: $PROM_VERSION
   replicas: 0
@@ -202,10 +209,10 @@ cp -r "$OPW/etc/rules" "$E2E_ARTIFACTS/operator/rules"
 # The rest of what the Debian package puts in /etc/prometheus (consoles), so the bind mount hides nothing it uses.
 cp -r /etc/prometheus/console_libraries /etc/prometheus/consoles "$OPW/etc/" 2>/dev/null || true
 
-step "prometheus (Debian $PROM_VERSION) with the operator's configuration, ServiceAccount prometheus"
+step "prometheus $PROM_VERSION (build-operator.sh --prometheus) with the operator's configuration, ServiceAccount prometheus"
 sa_dir prometheus "$OPW/sa-prometheus"
 OP_PROM_PORT=$(free_port)
-in_pod_fs prometheus-operated "$OPW/sa-prometheus" "$OPW/etc" prometheus \
+in_pod_fs prometheus-operated "$OPW/sa-prometheus" "$OPW/etc" "$OP_PROM_BIN" \
   --config.file="$OPW/prometheus.yaml" --storage.tsdb.path="$OPW/data" \
   --web.listen-address="127.0.0.1:$OP_PROM_PORT"
 wait_for 60 "prometheus (operator's configuration) ready" curl -sf "http://127.0.0.1:$OP_PROM_PORT/-/ready"
@@ -213,4 +220,4 @@ alive prometheus-operated
 export E2E_OPERATOR_PROM_URL=http://127.0.0.1:$OP_PROM_PORT E2E_OPERATOR_CONFIG=$OPW/prometheus.yaml \
   E2E_OPERATOR_SM_CONFIG=$OPW/prometheus-sm.yaml E2E_OPERATOR_VERSION=$OP_VERSION
 echo "prometheus-operator: $OP_VERSION ($OP_BIN_DIR/operator: process, in-cluster config in a private mount namespace; --version: $("$OP_BIN_DIR/operator" --version 2>&1 | head -1))" >>"$E2E_ARTIFACTS/versions.txt"
-echo "prometheus (operator path): $PROM_VERSION Debian, the operator's generated configuration unchanged, process in a private mount namespace" >>"$E2E_ARTIFACTS/versions.txt"
+echo "prometheus (operator path): $PROM_VERSION ($OP_PROM_BIN, github.com/prometheus/prometheus built with only kubernetes_sd; --version: $("$OP_PROM_BIN" --version 2>&1 | head -1)), the operator's generated configuration unchanged, process in a private mount namespace" >>"$E2E_ARTIFACTS/versions.txt"
