@@ -62,10 +62,12 @@ func exposeAgentToOperator(ctx context.Context, t *testing.T, cs *kubernetes.Cli
 	if !ok {
 		return
 	}
+	ensureNamespace(ctx, t, cs, o.ReleaseNS)
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: standInPodName, Namespace: o.ReleaseNS, Labels: o.PodLabels},
 		Spec: corev1.PodSpec{
-			SchedulingGates: []corev1.PodSchedulingGate{{Name: "ese-e2e/agent-is-a-host-process"}},
+			AutomountServiceAccountToken: ptr(false),
+			SchedulingGates:              []corev1.PodSchedulingGate{{Name: "ese-e2e/agent-is-a-host-process"}},
 			Containers: []corev1.Container{{
 				Name: "ephemeral-storage-exporter", Image: "e2e.local/not-run:v1",
 				Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: int32(port)}},
