@@ -47,8 +47,8 @@ PROM_MODULE_VERSION=${E2E_PROMETHEUS_MODULE_VERSION:-v0.316.0}
 if [[ "${1:-}" == "--prometheus" ]]; then
   dir="$CACHE_ROOT/prometheus-$PROM_MODULE_VERSION"
   if [[ ! -x "$dir/prometheus" ]]; then
-    # Module v0.X.Y is Prometheus 3.X.Y.
-    pv=$(awk -F. '{printf "3.%d.%s", $2, $3}' <<<"${PROM_MODULE_VERSION#v}")
+    # Module v0.3MM.P is Prometheus 3.MM.P (v0.316.0: 3.16.0, the module's VERSION file).
+    pv=$(awk -F. '{printf "%d.%d.%s", int($2 / 100), $2 % 100, $3}' <<<"${PROM_MODULE_VERSION#v}")
     echo "build-operator: building prometheus $pv (module $PROM_MODULE_VERSION, go install -p ${E2E_GO_P:-1}; cold: many minutes)" >&2
     tmp=$(mktemp -d "$CACHE_ROOT/prometheus-build.XXXXXX")
     (cd "$tmp" && CGO_ENABLED=0 GOBIN="$tmp" "$GO" install -p "${E2E_GO_P:-1}" -trimpath -tags remove_all_sd,enable_kubernetes_sd \
