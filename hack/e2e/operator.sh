@@ -19,7 +19,8 @@
 #     mount namespace like the operator's, with Prometheus' ServiceAccount, the rule files where the
 #     generated configuration names them (/etc/prometheus/rules/<configmap>/).
 # Not real (docs/e2e.md): the StatefulSet the operator creates is not run (replicas: 0; no image
-# can be pulled), so neither is prometheus-config-reloader; the configuration is read once.
+# can be pulled), so neither is prometheus-config-reloader: the suite does its one step (expanding
+# $(SHARD) and $(POD_NAME)) once; the configuration is read once.
 
 [[ "${E2E_OPERATOR:-1}" != 0 ]] || return 0
 step "prometheus operator (build-operator.sh)"
@@ -187,8 +188,14 @@ generated_config() {
     python3 -c 'import json,sys,base64,gzip; sys.stdout.buffer.write(gzip.decompress(base64.b64decode(json.load(sys.stdin)["data"]["prometheus.yaml.gz"])))' >"$2.tmp" &&
     grep -q "job_name: $3/$E2E_OPERATOR_RELEASE_NS/" "$2.tmp" && mv "$2.tmp" "$2"
 }
-wait_for 60 "the operator's configuration for Prometheus ese (with the PodMonitor)" generated_config ese "$OPW/prometheus.yaml" podMonitor
+wait_for 60 "the operator's configuration for Prometheus ese (with the PodMonitor)" generated_config ese "$OPW/prometheus.yaml.raw" podMonitor
 wait_for 30 "the operator's configuration for Prometheus ese-sm (with the ServiceMonitor)" generated_config ese-sm "$OPW/prometheus-sm.yaml" serviceMonitor
+# What prometheus-config-reloader writes for the StatefulSet's pod 0: the Secret gunzipped and its
+# $(VAR) references expanded from the pod's env (--config-envsubst-file): SHARD (the sharding keep
+# rule, `regex: $(SHARD);|.+;.+`) and POD_NAME. Nothing else is changed.
+sed -e 's/\$(SHARD)/0/g' -e 's/\$(POD_NAME)/prometheus-ese-0/g' "$OPW/prometheus.yaml.raw" >"$OPW/prometheus.yaml"
+! grep -n '\$([A-Za-z_0-9]*)' "$OPW/prometheus.yaml" || die "the operator's configuration references env vars the suite does not expand"
+cp "$OPW/prometheus.yaml.raw" "$E2E_ARTIFACTS/operator/prometheus-ese.generated.yaml"
 cp "$OPW/prometheus.yaml" "$E2E_ARTIFACTS/operator/prometheus-ese.yaml"
 cp "$OPW/prometheus-sm.yaml" "$E2E_ARTIFACTS/operator/prometheus-ese-sm.yaml"
 # The rule files, as the StatefulSet would mount each rule ConfigMap: /etc/prometheus/rules/<name>/.
