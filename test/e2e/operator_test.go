@@ -62,6 +62,13 @@ func exposeAgentToOperator(ctx context.Context, t *testing.T, cs *kubernetes.Cli
 	if !ok {
 		return
 	}
+	// The chart's own agent pods (helm install), when the suite installs them: nothing to stand in for.
+	sel := metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: o.PodLabels})
+	if pods, err := cs.CoreV1().Pods(o.ReleaseNS).List(ctx, metav1.ListOptions{LabelSelector: sel}); err == nil && len(pods.Items) > 0 {
+		t.Logf("operator path: the PodMonitor selects the installed agent pods (%d in %s)", len(pods.Items), o.ReleaseNS)
+		waitOperatorScrape(t, hc, o)
+		return
+	}
 	ensureNamespace(ctx, t, cs, o.ReleaseNS)
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: standInPodName, Namespace: o.ReleaseNS, Labels: o.PodLabels},
@@ -83,6 +90,11 @@ func exposeAgentToOperator(ctx context.Context, t *testing.T, cs *kubernetes.Cli
 	if _, err := cs.CoreV1().Pods(o.ReleaseNS).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("stand-in pod status: %v", err)
 	}
+	waitOperatorScrape(t, hc, o)
+}
+
+func waitOperatorScrape(t *testing.T, hc *http.Client, o operatorEnv) {
+	t.Helper()
 	eventually(t, 60*time.Second, 500*time.Millisecond, "the operator's Prometheus scraping the agent", func() (bool, string) {
 		s, err := promQuery(hc, o.PromURL, `up{job="ephemeral-storage-exporter"} == 1`)
 		return err == nil && len(s) == 1, fmt.Sprintf("%v %v", s, err)
