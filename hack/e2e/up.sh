@@ -495,11 +495,17 @@ node_ready() { api "$APISERVER/api/v1/nodes/$E2E_NODE" | tr -d ' \n' | grep -q '
 wait_for 120 "node $E2E_NODE Ready (CNI configured)" node_ready
 
 # ---------------------------------------------------------------------------------------------
+# The Prometheus Operator path (issue 18; owned by hack/e2e/operator.sh; E2E_OPERATOR=0 skips it).
+source "$ROOT/hack/e2e/operator.sh"
+
+# ---------------------------------------------------------------------------------------------
 export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_NODE_IP E2E_AGENT_IMAGE E2E_HELM_BIN E2E_ADMIN_KUBECONFIG=$W/admin.kubeconfig \
        E2E_KUBELET_URL=$KUBELET_URL E2E_PROMETHEUS_BIN=$(command -v prometheus) E2E_ROOT=$ROOT
 {
   for v in E2E_NODE E2E_NODE_IP E2E_AGENT_IMAGE E2E_HELM_BIN E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_PLUGIN_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
-           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0; do
+           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0 \
+           E2E_OPERATOR_PROM_URL E2E_OPERATOR_CONFIG E2E_OPERATOR_SM_CONFIG E2E_OPERATOR_VERSION \
+           E2E_OPERATOR_RELEASE E2E_OPERATOR_RELEASE_NS E2E_OPERATOR_POD_LABELS; do
     printf 'export %s=%q\n' "$v" "${!v:-}"
   done
 } >"$E2E_ARTIFACTS/env"

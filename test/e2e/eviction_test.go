@@ -93,6 +93,7 @@ func TestEmptyDirEviction(t *testing.T) {
 	// discovery) and evaluating the rules every second.
 	promURL := startPrometheusFileSD(t, e, hc, strings.TrimPrefix(agent.URL, "http://"))
 	timing("prometheus scraping the agent, rules loaded")
+	waitOperatorScrapesTheAgent(ctx, t, cs, hc) // the Prometheus Operator path (operator_test.go)
 
 	// --- The pods of every scenario, at once.
 	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agent.URL, agentPod: agent.Pod, start: testStart, timing: timing}
