@@ -182,14 +182,14 @@ func eventually(t *testing.T, timeout, every time.Duration, what string, f func(
 }
 
 // rbac is what the agent's identity was given, and where it came from.
-type rbac struct { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
+type rbac struct {
 	Namespace, ServiceAccount, Source string
 }
 
 // applyRBAC applies the ServiceAccount, ClusterRole(s) and ClusterRoleBinding(s) of
 // deploy/kustomize/base when it exists (its kustomization's namespace applied, as kustomize would),
 // else an equivalent built-in ClusterRole.
-func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientset) rbac { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
+func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientset) rbac {
 	t.Helper()
 	base := filepath.Join(e.Root, "deploy", "kustomize", "base")
 	files, _ := filepath.Glob(filepath.Join(base, "*.yaml"))
@@ -308,7 +308,7 @@ func applyRBAC(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientse
 	return out
 }
 
-func relNames(root string, files []string) []string { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
+func relNames(root string, files []string) []string {
 	var out []string
 	for _, f := range files {
 		r, _ := filepath.Rel(root, f)
@@ -342,7 +342,7 @@ func saToken(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, ns, na
 	return tr.Status.Token
 }
 
-func writeKubeconfig(t *testing.T, path string, e env, tokenFile string) { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
+func writeKubeconfig(t *testing.T, path string, e env, tokenFile string) {
 	t.Helper()
 	kc := fmt.Sprintf(`apiVersion: v1
 kind: Config
