@@ -353,8 +353,9 @@ func TestPrometheusOperator(t *testing.T) {
 			t.Errorf("EphemeralStoragePodEvicted fired at %s, before the eviction (%s)", ts(firedAt), ts(evictedAt))
 		}
 		fmt.Fprintf(&report, "  EphemeralStoragePodEvicted/warning (cause=empty_dir, volume=data) firing %s\n", rel(firedAt, evictedAt))
-		// The eviction counted once with its cause, as the suite's own Prometheus saw it.
-		s, err := promQuery(hc, o.PromURL, fmt.Sprintf(`ephemeral_storage_evictions_total{namespace=%q,workload="filler"}`, scenarioNS))
+		// The eviction counted once with its cause, across every agent pod this Prometheus scraped
+		// (the rolling update replaced the pod that counted it, whose series is stale by now).
+		s, err := promQuery(hc, o.PromURL, fmt.Sprintf(`sum by (cause, volume) (last_over_time(ephemeral_storage_evictions_total{namespace=%q,workload="filler"}[15m]))`, scenarioNS))
 		if err != nil || len(s) != 1 || s[0].V != 1 || s[0].Labels["cause"] != "empty_dir" || s[0].Labels["volume"] != "data" {
 			t.Errorf("ephemeral_storage_evictions_total for the filler: want one series = 1 (cause empty_dir, volume data), got %v %v", s, err)
 		}
