@@ -142,6 +142,7 @@ type serveOptions struct {
 	evictionFromConfigz   bool
 	informerResync        time.Duration
 	watchFailedEvents     bool
+	eventsClusterWatch    bool
 	logScanEnabled        bool
 	readOnlyHints         bool
 	readOnlyHintInterval  time.Duration
@@ -171,7 +172,9 @@ func (o *serveOptions) AddFlags(cmd flagGroup) {
 	cmd.Flag("kubelet.max-response-size", "Larger summaries (decompressed) are refused.").Default(defaultMaxResponseSize).BytesVar(&o.maxResponseSize)
 	cmd.Flag("eviction.from-configz", "Read evictionHard from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to --eviction.hard.").BoolVar(&o.evictionFromConfigz)
 	cmd.Flag("kube.resync", "Resync period of the pod and node informers.").Default("10m").DurationVar(&o.informerResync)
-	cmd.Flag("events.watch-failed", "Also watch reason=Failed Events (filtered to this node) for container creation failing on a read-only filesystem; off in very large clusters, where each agent would receive every node's Failed events.").
+	cmd.Flag("events.cluster-watch", "Watch the Events of the whole cluster (reason=Evicted, this node's Node Events and, with --events.watch-failed, reason=Failed) and filter them to this node, as agents did before the `events` role; each agent then receives every node's Events. Default: no Event watch, the `events` role counts what only Events show.").
+		BoolVar(&o.eventsClusterWatch)
+	cmd.Flag("events.watch-failed", "With --events.cluster-watch, also watch reason=Failed Events (filtered to this node) for container creation failing on a read-only filesystem.").
 		Default("true").BoolVar(&o.watchFailedEvents)
 	cmd.Flag("readonly.hint-events", "Post a ReadOnlyWriteFailed Warning Event on a pod whose container failed to write to its read-only root filesystem, naming the path and the directory to mount (needs RBAC events create); --no-readonly.hint-events turns it off.").Default("true").BoolVar(&o.readOnlyHints)
 	cmd.Flag("readonly.hint-interval", "At most one hint Event per pod, container and path per this interval.").Default("1h").DurationVar(&o.readOnlyHintInterval)

@@ -77,7 +77,7 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 		versioncollector.NewCollector("ephemeral_storage_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced, "events": eventsSynced}),
+		collector.NewInformerSynced(o.nodeName, informersSynced(view, eventsSynced)),
 	)
 	view.Start(ctx)
 	// The summary is fetched in the background, scrapes are served from memory. The first fetch
@@ -115,9 +115,23 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 	return server.ListenAndServe(ctx, handler, o.web.toolkit, logger)
 }
 
-// detectEvents wires the eviction and read-only failure detector to the pod watch, the Event
-// watches and, when enabled, the log scanner, and starts what the node view does not. It returns
-// whether the Event watches have synced.
+// informersSynced are the watches the agent reports on: the Event watches only when it has them.
+func informersSynced(view *kube.NodeView, eventsSynced func() bool) map[string]func() bool {
+	synced := map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced}
+	if eventsSynced != nil {
+		synced["events"] = eventsSynced
+	}
+	return synced
+}
+
+// detectEvents wires the eviction and read-only failure detector to the pod watch, with
+// --events.cluster-watch the Event watches, and when enabled the log scanner, and starts what the
+// node view does not. It returns whether the Event watches have synced, nil without them.
+//
+// By default the agent opens no Event watch: Events cannot be selected by node, so every agent
+// would receive every node's Events and the API server's cost would grow with nodes x Events. What
+// pod status shows (evictions) comes from the node-scoped pod watch; what only Events show is
+// counted once for the cluster by the `events` role (docs/architecture.md).
 func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, restConfig *rest.Config, view *kube.NodeView,
 	snapshot func() *model.Snapshot, logger *slog.Logger, reg prometheus.Registerer) (func() bool, error) {
 	opts := detect.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot}
@@ -132,19 +146,22 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, res
 	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
 		return nil, err
 	}
-	informers := kube.EventInformers(client, o.nodeName, o.informerResync, o.watchFailedEvents, detector.KeepEvent)
-	for _, inf := range informers {
-		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
-			return nil, err
-		}
-		go inf.RunWithContext(ctx)
-	}
 	reg.MustRegister(detector.Collector())
 	if o.logScanEnabled {
 		scanner := logscan.New(logscan.Options{Root: o.logScanRoot, Interval: o.logScanInterval,
 			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger}, detector.ObserveLogLine)
 		reg.MustRegister(scanner)
 		go scanner.Run(ctx)
+	}
+	if !o.eventsClusterWatch {
+		return nil, nil
+	}
+	informers := kube.EventInformers(client, o.nodeName, o.informerResync, o.watchFailedEvents, detector.KeepEvent)
+	for _, inf := range informers {
+		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
+			return nil, err
+		}
+		go inf.RunWithContext(ctx)
 	}
 	return func() bool {
 		for _, inf := range informers {

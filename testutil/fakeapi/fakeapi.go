@@ -41,8 +41,9 @@ type Server struct {
 	// GoneOnce makes the next watch answer 410 Gone, forcing a re-list.
 	GoneOnce atomic.Bool
 	Watches  atomic.Int64
-	// Selectors records every field selector asked for.
+	// Selectors records every field selector asked for; Paths every path, selector or not.
 	Selectors sync.Map
+	Paths     sync.Map
 	// kick is closed to end every open watch.
 	kick chan struct{}
 	// events are the stored Events, resource versions from 2 on; added wakes the Event watches.
@@ -137,6 +138,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
+	s.Paths.Store(r.URL.Path, true)
 	if sel := r.URL.Query().Get("fieldSelector"); sel != "" {
 		s.Selectors.Store(r.URL.Path+"?"+sel, true)
 	}
