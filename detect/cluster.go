@@ -31,16 +31,6 @@ import (
 // then killPodFunc with the status), so the status, which only the node's kubelet may write, is
 // the one record of every eviction, and the agent reads it.
 
-// ClusterEventSelectors are the field selectors of the events role's watches: one list and watch
-// each, for the whole cluster, narrowed to the reasons it counts.
-func ClusterEventSelectors() []string {
-	out := make([]string, 0, len(nodeEventReasons)+1)
-	for _, r := range []string{"EvictionThresholdMet", "NodeHasDiskPressure"} {
-		out = append(out, "involvedObject.kind=Node,reason="+r)
-	}
-	return append(out, "involvedObject.kind=Pod,reason=Failed")
-}
-
 // Why an Event was not counted, the `reason` label of ephemeral_storage_events_unattributed_total.
 const (
 	UnattributedNotFound = "object_not_found" // its pod or node does not exist (any more)
@@ -119,6 +109,15 @@ func (c *ClusterCounter) Handler(ctx context.Context) cache.ResourceEventHandler
 		AddFunc:    func(obj any, initial bool) { c.Observe(ctx, obj, initial) },
 		UpdateFunc: func(_, obj any) { c.Observe(ctx, obj, false) },
 	}
+}
+
+// Keep tells whether an Event may count: the informers store only these in full (kube.StripEvent).
+func (c *ClusterCounter) Keep(ev *corev1.Event) bool {
+	if ev.InvolvedObject.Kind == "Node" {
+		return nodeEventReasons[ev.Reason]
+	}
+	_, ok := ParseReadOnly(ev.Message)
+	return ok
 }
 
 // Observe counts one observation of an Event. Events in the first list of a watch (initial) are

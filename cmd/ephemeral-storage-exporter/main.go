@@ -1,6 +1,7 @@
 // Command ephemeral-storage-exporter is the per-node agent: it reads its node's kubelet summary,
 // joins it with the node's pod specs and serves, on /metrics, local ephemeral storage usage next
-// to the limits the kubelet evicts on. `replay` runs the same pipeline on saved files.
+// to the limits the kubelet evicts on. `replay` runs the same pipeline on saved files; `events` is
+// the cluster-scoped role that counts what only Events show.
 package main
 
 import (
@@ -51,6 +52,8 @@ func main() {
 		err = runReplay(o.replay, logger)
 	case cmdAdvise:
 		err = runAdvise(o.advise, os.Stdout)
+	case cmdEvents:
+		err = runEvents(o.events, logger)
 	}
 	if err != nil {
 		logger.Error("exiting", "err", err)

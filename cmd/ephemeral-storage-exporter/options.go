@@ -34,6 +34,7 @@ type options struct {
 	serve  *serveOptions
 	replay *replayOptions
 	advise *adviseOptions
+	events *eventsOptions
 }
 
 // Subcommand names.
@@ -49,10 +50,11 @@ func newApp() (*kingpin.Application, *options) {
 	app := kingpin.New(program, "Exports local ephemeral storage usage against the limits the kubelet evicts on.")
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
-	o := &options{serve: &serveOptions{}, replay: &replayOptions{}, advise: &adviseOptions{}}
+	o := &options{serve: &serveOptions{}, replay: &replayOptions{}, advise: &adviseOptions{}, events: &eventsOptions{}}
 	promslogflag.AddFlags(app, &o.log)
 	o.serve.AddFlags(app.Command(cmdServe, "Run the agent against the node's kubelet and the API server (default).").Default())
 	o.replay.AddFlags(app.Command(cmdReplay, "Run the pipeline on a saved summary and pod list (default: the embedded sample node)."))
+	o.events.AddFlags(app.Command(cmdEvents, "Run the cluster-scoped events role: one leader-elected replica watches the Events only Events show and counts them per node and workload."))
 	o.advise.AddFlags(app.Command(cmdAdvise, "Suggest emptyDir sizeLimits, ephemeral-storage requests/limits and read-only roots per workload, from Prometheus or a saved summary."))
 	return app, o
 }
@@ -64,7 +66,7 @@ func parse(args []string) (string, *options, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	validate := map[string]func() error{cmdServe: o.serve.Validate, cmdReplay: o.replay.Validate, cmdAdvise: o.advise.Validate}[cmd]
+	validate := map[string]func() error{cmdServe: o.serve.Validate, cmdReplay: o.replay.Validate, cmdAdvise: o.advise.Validate, cmdEvents: o.events.Validate}[cmd]
 	if err := validate(); err != nil {
 		return "", nil, err
 	}
