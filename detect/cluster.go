@@ -26,10 +26,14 @@ import (
 //     EvictionThresholdMet and NodeHasDiskPressure Events and container creation failing on a
 //     read-only filesystem (Failed Events, source="event").
 //
-// The kubelet's Evicted Event is not counted by the events role: the kubelet records it before it
-// writes the pod's status (pkg/kubelet/eviction/eviction_manager.go, evictPod: AnnotatedEventf,
-// then killPodFunc with the status), so the status, which only the node's kubelet may write, is
-// the one record of every eviction, and the agent reads it.
+// An eviction is the agent's when the pod's terminal status says so (phase Failed, reason
+// Evicted), and the events role's otherwise: the kubelet records the Evicted Event before it
+// writes the status (pkg/kubelet/eviction/eviction_manager.go, evictPod: AnnotatedEventf, then
+// killPodFunc with the status), and a pod whose containers exit 0 on SIGTERM can end Succeeded
+// without reason or message (kubelet v1.34.2, seen in make e2e), the Event its only trace. So the
+// role holds each Evicted Event until the pod's phase is terminal and counts it only if that
+// status does not show the eviction: one predicate on a final status decides, so exactly one path
+// counts each eviction.
 
 // Why an Event was not counted, the `reason` label of ephemeral_storage_events_unattributed_total.
 const (
@@ -41,6 +45,13 @@ const (
 // negativeTTL is how long an object that could not be found is not looked up again: an Event's
 // repetitions must not each cost a GET.
 const negativeTTL = time.Minute
+
+// Evictions wait for the pod's terminal status: looked up every EvictionCheckInterval, given up
+// (not counted) after evictionPatience, when the pod is still not terminal.
+const (
+	EvictionCheckInterval = 5 * time.Second
+	evictionPatience      = 30 * time.Minute
+)
 
 // maxClusterObjects bounds what the events role remembers of pods and nodes; past it, Events about
 // objects not yet known are not counted (and logged) until pruning makes room.
@@ -84,7 +95,18 @@ type ClusterCounter struct {
 	pods        map[podKey]*clusterPod // what an Event's involved object led to, found or not
 	nodes       map[string]time.Time   // nodes that exist, when last confirmed
 	eventCounts map[types.UID]eventSeen
-	lastPrune   time.Time
+	// pending are Evicted Events waiting for their pod's terminal status, by pod UID; evicted the
+	// pods whose eviction was decided (counted here or left to the agent).
+	pending   map[types.UID]pendingEviction
+	evicted   map[types.UID]time.Time
+	lastPrune time.Time
+}
+
+type pendingEviction struct {
+	involved    corev1.ObjectReference
+	message     string
+	annotations map[string]string
+	since       time.Time
 }
 
 // NewClusterCounter returns a counter; register Collector() and attach Handler() before the
@@ -97,7 +119,8 @@ func NewClusterCounter(o ClusterOptions) *ClusterCounter {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &ClusterCounter{opts: o, metrics: newClusterMetrics(),
-		pods: map[podKey]*clusterPod{}, nodes: map[string]time.Time{}, eventCounts: map[types.UID]eventSeen{}}
+		pods: map[podKey]*clusterPod{}, nodes: map[string]time.Time{}, eventCounts: map[types.UID]eventSeen{},
+		pending: map[types.UID]pendingEviction{}, evicted: map[types.UID]time.Time{}}
 }
 
 // Collector exports the counters.
@@ -116,6 +139,9 @@ func (c *ClusterCounter) Keep(ev *corev1.Event) bool {
 	if ev.InvolvedObject.Kind == "Node" {
 		return nodeEventReasons[ev.Reason]
 	}
+	if ev.Reason == "Evicted" {
+		return true
+	}
 	_, ok := ParseReadOnly(ev.Message)
 	return ok
 }
@@ -133,7 +159,9 @@ func (c *ClusterCounter) Observe(ctx context.Context, obj any, initial bool) {
 		// The kubelet records its node's Events in "default" (client-go tools/record/event.go,
 		// makeEvent); one about a node in a tenant's namespace is not the kubelet's.
 		c.observeNodeEvent(ctx, ev, initial)
-	case involved.Kind == "Pod" && ev.Reason != "Evicted" && ev.Reason != ReadOnlyHintReason && ev.Namespace == involved.Namespace:
+	case involved.Kind == "Pod" && ev.Reason == "Evicted" && ev.Namespace == involved.Namespace:
+		c.observeEviction(ev, initial)
+	case involved.Kind == "Pod" && ev.Reason != ReadOnlyHintReason && ev.Namespace == involved.Namespace:
 		// Only read-only failures are counted: parse before any lookup, so that the many other
 		// Failed Events (image pulls) cost no request.
 		if path, ok := ParseReadOnly(ev.Message); ok {
@@ -182,6 +210,119 @@ func (c *ClusterCounter) observePodEvent(ctx context.Context, ev *corev1.Event, 
 	c.opts.Logger.Warn("write failed on a read-only filesystem", "node", pod.node, "namespace", ref.namespace, "pod", ref.name,
 		"workload_kind", ref.workloadKind, "workload", ref.wlName, "container", container, "source", SourceEvent, "path", path,
 		"count", delta, "message", truncate(ev.Message, 1024))
+}
+
+// observeEviction holds an Evicted Event until its pod is terminal (CheckEvictions). An eviction
+// in the first list is the previous leader's, or the agent's: only remembered.
+func (c *ClusterCounter) observeEviction(ev *corev1.Event, initial bool) {
+	now, unlock := c.lock()
+	defer unlock()
+	uid := ev.InvolvedObject.UID
+	if _, done := c.evicted[uid]; done {
+		return
+	}
+	if _, waiting := c.pending[uid]; waiting {
+		return
+	}
+	if initial {
+		c.evicted[uid] = now
+		return
+	}
+	if len(c.pending) >= maxClusterObjects {
+		c.metrics.unattributed.add("", 1, UnattributedError)
+		return
+	}
+	c.pending[uid] = pendingEviction{involved: ev.InvolvedObject, message: ev.Message, annotations: ev.Annotations, since: now}
+}
+
+// RunEvictionChecks calls CheckEvictions every EvictionCheckInterval until ctx ends.
+func (c *ClusterCounter) RunEvictionChecks(ctx context.Context) {
+	t := time.NewTicker(EvictionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.CheckEvictions(ctx)
+		}
+	}
+}
+
+// CheckEvictions reads the pod of each pending eviction and decides it once the pod is terminal:
+// the agent's when the status shows the eviction (phase Failed, reason Evicted, which is exactly
+// what the agent counts), counted here otherwise.
+func (c *ClusterCounter) CheckEvictions(ctx context.Context) {
+	c.mu.Lock()
+	pending := make([]pendingEviction, 0, len(c.pending))
+	for _, p := range c.pending {
+		pending = append(pending, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pending {
+		c.checkEviction(ctx, p)
+	}
+}
+
+func (c *ClusterCounter) checkEviction(ctx context.Context, p pendingEviction) {
+	involved := p.involved
+	pod, err := c.opts.GetPod(ctx, involved.Namespace, involved.Name)
+	now, unlock := c.lock()
+	defer unlock()
+	why := ""
+	switch {
+	case err != nil && c.opts.IsNotFound != nil && c.opts.IsNotFound(err):
+		// Deleted: if its last status showed the eviction, the agent counted it from the delete.
+		why = UnattributedNotFound
+	case err != nil:
+		return // retried at the next check
+	case pod.UID != involved.UID || pod.Namespace != involved.Namespace || pod.Name != involved.Name || pod.Spec.NodeName == "":
+		why = UnattributedMismatch
+	case pod.Status.Phase != corev1.PodFailed && pod.Status.Phase != corev1.PodSucceeded:
+		if now.Sub(p.since) < evictionPatience {
+			return
+		}
+		why = UnattributedError
+	}
+	delete(c.pending, involved.UID)
+	c.evicted[involved.UID] = now
+	if why != "" {
+		c.metrics.unattributed.add("", 1, why)
+		return
+	}
+	if pod.Status.Phase == corev1.PodFailed && pod.Status.Reason == "Evicted" {
+		return // the agent's (Detector.observePod)
+	}
+	ref := newPodRef(pod, now)
+	e := ClassifyEviction(p.message, p.annotations)
+	e.Volume, e.Container = ref.volume(e.Volume), ref.container(e.Container)
+	if e.Resource != "" && !resources[e.Resource] {
+		e.Resource = Other
+	}
+	c.metrics.evictions.add(pod.UID, 1, pod.Spec.NodeName, ref.namespace, ref.workloadKind, ref.wlName, string(e.Cause), e.Volume, e.Container, e.Resource)
+	c.pods[podKey{uid: pod.UID, namespace: pod.Namespace, name: pod.Name}] = &clusterPod{ref: ref, node: pod.Spec.NodeName, at: now}
+	c.opts.Logger.Warn("pod evicted", "node", pod.Spec.NodeName, "namespace", ref.namespace, "pod", ref.name, "uid", string(pod.UID),
+		"workload_kind", ref.workloadKind, "workload", ref.wlName, "cause", string(e.Cause), "source", "event",
+		"status_phase", string(pod.Status.Phase), "message", truncate(p.message, 1024))
+}
+
+// newPodRef is what is remembered of a pod read from the API server: the names its spec allows.
+func newPodRef(pod *corev1.Pod, now time.Time) *podRef {
+	kind, name := kube.Workload(pod)
+	ref := &podRef{uid: pod.UID, namespace: pod.Namespace, name: pod.Name, workloadKind: kind, wlName: name,
+		containers: map[string]bool{}, volumes: map[string]bool{}, lastSeen: now}
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, ct := range cs {
+			ref.containers[ct.Name] = true
+		}
+	}
+	for _, ct := range pod.Spec.EphemeralContainers {
+		ref.containers[ct.Name] = true
+	}
+	for _, v := range pod.Spec.Volumes {
+		ref.volumes[v.Name] = true
+	}
+	return ref
 }
 
 // remember records an Event's count without counting it.
@@ -245,18 +386,7 @@ func (c *ClusterCounter) verifyPod(ctx context.Context, involved corev1.ObjectRe
 	case pod.UID != involved.UID || pod.Namespace != involved.Namespace || pod.Name != involved.Name || pod.Spec.NodeName == "":
 		result.why = UnattributedMismatch
 	default:
-		kind, name := kube.Workload(pod)
-		ref := &podRef{uid: pod.UID, namespace: pod.Namespace, name: pod.Name, workloadKind: kind, wlName: name,
-			containers: map[string]bool{}, volumes: map[string]bool{}, lastSeen: now}
-		for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-			for _, ct := range cs {
-				ref.containers[ct.Name] = true
-			}
-		}
-		for _, ct := range pod.Spec.EphemeralContainers {
-			ref.containers[ct.Name] = true
-		}
-		result.ref, result.node = ref, pod.Spec.NodeName
+		result.ref, result.node = newPodRef(pod, now), pod.Spec.NodeName
 	}
 	c.mu.Lock()
 	c.pods[key] = &result
@@ -316,6 +446,7 @@ func (c *ClusterCounter) pruneLocked(now time.Time) {
 	})
 	maps.DeleteFunc(c.nodes, func(_ string, at time.Time) bool { return at.Before(cutoff) })
 	maps.DeleteFunc(c.eventCounts, func(_ types.UID, s eventSeen) bool { return s.at.Before(cutoff) })
+	maps.DeleteFunc(c.evicted, func(_ types.UID, at time.Time) bool { return at.Before(cutoff) })
 	known := map[types.UID]bool{}
 	for k, p := range c.pods {
 		if p.ref != nil {
@@ -323,16 +454,29 @@ func (c *ClusterCounter) pruneLocked(now time.Time) {
 		}
 	}
 	c.metrics.readOnly.prune(func(uid types.UID) bool { return known[uid] })
+	c.metrics.evictions.prune(func(uid types.UID) bool { return known[uid] })
+}
+
+// NewLeaderGauge is the events role's ephemeral_storage_events_leader.
+func NewLeaderGauge() prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ephemeral_storage_events_leader",
+		Help: "1 on the events role replica that holds the Lease and exports the Event counters, 0 on the others.",
+	})
 }
 
 // clusterMetrics are the events role's counters: the agent's names and labels (node a label here,
 // a constant label there), so that rules and dashboards sum both without telling them apart.
 type clusterMetrics struct {
-	nodeEvents, readOnly, unattributed *counter
+	evictions, nodeEvents, readOnly, unattributed *counter
 }
 
 func newClusterMetrics() *clusterMetrics {
 	return &clusterMetrics{
+		evictions: newCounter(prometheus.CounterOpts{
+			Name: "ephemeral_storage_evictions_total",
+			Help: "Pods evicted by the kubelet, counted once per pod, by cause.",
+		}, "node", "namespace", "workload_kind", "workload", "cause", "volume", "container", "resource"),
 		nodeEvents: newCounter(prometheus.CounterOpts{
 			Name: "ephemeral_storage_node_eviction_events_total",
 			Help: "Node events EvictionThresholdMet and NodeHasDiskPressure for this node.",
@@ -349,12 +493,14 @@ func newClusterMetrics() *clusterMetrics {
 }
 
 func (m *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
+	m.evictions.vec.Describe(ch)
 	m.nodeEvents.vec.Describe(ch)
 	m.readOnly.vec.Describe(ch)
 	m.unattributed.vec.Describe(ch)
 }
 
 func (m *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.evictions.vec.Collect(ch)
 	m.nodeEvents.vec.Collect(ch)
 	m.readOnly.vec.Collect(ch)
 	m.unattributed.vec.Collect(ch)

@@ -112,7 +112,7 @@ func TestClusterCounter(t *testing.T) {
 		{name: "first list only", events: []obs{{ev: podEventOf(web, "ro", "Failed", roMessage, 4), initial: true},
 			{ev: nodeEventOf("node-b", "default", "n", "EvictionThresholdMet", 1), initial: true}}},
 		{name: "image pull failure: not read-only, no lookup", events: []obs{{ev: podEventOf(web, "pull", "Failed", "Failed to pull image \"x\": not found", 1)}}},
-		{name: "Evicted Event: owned by the agent's pod status, not counted here", events: []obs{
+		{name: "Evicted Event: held for the pod's terminal status, nothing counted or read yet", events: []obs{
 			{ev: podEventOf(web, "ev", "Evicted", roMessage, 1)}, {ev: evictionEvent(web, "ev2", `Usage of EmptyDir volume "data" exceeds the limit "1Mi". `, nil)}}},
 		{name: "the agent's own hint is not a failure", events: []obs{{ev: podEventOf(web, "hint", ReadOnlyHintReason, roMessage, 1)}}},
 		{name: "forged UID: the pod exists but is another", events: []obs{{ev: forgedUID}}, want: unattributed(UnattributedMismatch, 1), gets: 1},
@@ -167,32 +167,88 @@ func TestClusterCounterForgetsPods(t *testing.T) {
 	assert.Empty(t, c.pods)
 }
 
+// TestClusterCounterEvictions: an Evicted Event is decided once its pod is terminal; it is the
+// agent's when the status shows it (Failed, Evicted), counted here otherwise.
+func TestClusterCounterEvictions(t *testing.T) {
+	const msg = `Usage of EmptyDir volume "data" exceeds the limit "1Mi". `
+	running := deploymentPod("web-5d8f7-abcde", "uid-web")
+	succeeded := running.DeepCopy()
+	succeeded.Status.Phase = corev1.PodSucceeded // exited 0 on SIGTERM: no reason, no message
+	const evHeader = "# HELP ephemeral_storage_evictions_total Pods evicted by the kubelet, counted once per pod, by cause.\n# TYPE ephemeral_storage_evictions_total counter\n"
+	counted := evHeader + `ephemeral_storage_evictions_total{cause="empty_dir",container="",namespace="shop",node="node-a",resource="",volume="data",workload="web",workload_kind="Deployment"} 1` + "\n"
+	unattributed := func(reason string) string {
+		return "# HELP ephemeral_storage_events_unattributed_total Events the events role would count but could not attribute to an existing pod or node, by why.\n# TYPE ephemeral_storage_events_unattributed_total counter\n" +
+			`ephemeral_storage_events_unattributed_total{reason="` + reason + `"} 1` + "\n"
+	}
+	for _, tc := range []struct {
+		name    string
+		pod     *corev1.Pod // the pod as the API server has it at the checks; nil: deleted
+		initial bool
+		after   time.Duration // clock advance before the second check
+		want    string
+		gets    int
+	}{
+		{name: "status shows the eviction: the agent's", pod: evicted(running, msg), gets: 1},
+		{name: "Succeeded without reason: only the Event tells, counted here", pod: succeeded, want: counted, gets: 1},
+		{name: "first list: not counted", pod: succeeded, initial: true},
+		{name: "still running: undecided", pod: running, gets: 2},
+		{name: "still running after the patience: given up", pod: running, after: evictionPatience, want: unattributed(UnattributedError), gets: 2},
+		{name: "deleted before it was terminal", want: unattributed(UnattributedNotFound), gets: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var objects []runtime.Object
+			if tc.pod != nil {
+				objects = append(objects, tc.pod)
+			}
+			c, client, now := newClusterCounter(objects...)
+			ev := evictionEvent(running, "ev", msg, nil)
+			c.Observe(context.Background(), ev, tc.initial)
+			c.Observe(context.Background(), evictionEvent(running, "ev-again", msg, nil), false) // a second Evicted Event: one pod, one eviction
+			c.CheckEvictions(context.Background())
+			*now = now.Add(tc.after)
+			c.CheckEvictions(context.Background())
+			require.NoError(t, testutil.CollectAndCompare(c.Collector(), strings.NewReader(tc.want)))
+			assert.Equal(t, tc.gets, gets(client), "GET requests")
+		})
+	}
+}
+
 // TestEvictionCountedOnceAcrossRoles: an eviction reaches the agent as pod status and the events
 // role as the kubelet's Evicted Event; the sum over both registries is exactly one, as Prometheus
 // sums them. With --events.cluster-watch (the agent also sees the Event) it is still one.
 func TestEvictionCountedOnceAcrossRoles(t *testing.T) {
 	const msg = `Usage of EmptyDir volume "data" exceeds the limit "1Mi". `
-	for _, clusterWatch := range []bool{false, true} {
-		t.Run(map[bool]string{false: "default", true: "agent with --events.cluster-watch"}[clusterWatch], func(t *testing.T) {
-			pod := deploymentPod("web-5d8f7-abcde", "uid-web")
+	pod := deploymentPod("web-5d8f7-abcde", "uid-web")
+	succeeded := pod.DeepCopy()
+	succeeded.Status.Phase = corev1.PodSucceeded
+	for _, tc := range []struct {
+		name         string
+		final        *corev1.Pod // the pod's terminal status
+		clusterWatch bool        // the agent also watches Events (and the role is not deployed)
+	}{
+		{name: "status shows the eviction", final: evicted(pod, msg)},
+		{name: "status Succeeded, only the Event tells", final: succeeded},
+		{name: "agent with --events.cluster-watch", final: evicted(pod, msg), clusterWatch: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			agent := NewDetector(Options{NodeName: node})
-			role, _, _ := newClusterCounter(pod)
+			role, _, _ := newClusterCounter(tc.final)
 			agent.observePod(pod, true)
 			ev := evictionEvent(pod, "ev", msg, nil)
 			// The kubelet records the Event first, then writes the status (evictPod).
-			role.Observe(context.Background(), ev, false)
-			if clusterWatch {
+			if tc.clusterWatch {
 				agent.observeEvent(ev, false)
+			} else {
+				role.Observe(context.Background(), ev, false)
 			}
-			agent.observePod(evicted(pod, msg), false)
+			agent.observePod(tc.final, false)
+			role.CheckEvictions(context.Background())
 
-			reg := prometheus.NewPedanticRegistry()
-			require.NoError(t, reg.Register(agent.Collector()))
-			roleReg := prometheus.NewPedanticRegistry()
-			require.NoError(t, roleReg.Register(role.Collector()))
 			total := 0.0
-			for _, g := range []prometheus.Gatherer{reg, roleReg} {
-				families, err := g.Gather()
+			for _, c := range []prometheus.Collector{agent.Collector(), role.Collector()} {
+				reg := prometheus.NewPedanticRegistry()
+				require.NoError(t, reg.Register(c))
+				families, err := reg.Gather()
 				require.NoError(t, err)
 				for _, f := range families {
 					if f.GetName() == "ephemeral_storage_evictions_total" {

@@ -37,11 +37,13 @@ func EventInformers(client *Client, node string, resync time.Duration, failed bo
 }
 
 // ClusterEventSelectors are the events role's watches, one each for the whole cluster, narrowed by
-// reason to what it counts: the kubelet's node pressure Events and container creation failures.
+// reason to what it counts: the kubelet's node pressure Events, container creation failures and
+// evictions (counted when the pod's status does not show them).
 var ClusterEventSelectors = []fields.Selector{
 	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Node"), fields.OneTermEqualSelector("reason", "EvictionThresholdMet")),
 	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Node"), fields.OneTermEqualSelector("reason", "NodeHasDiskPressure")),
 	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("reason", "Failed")),
+	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("reason", "Evicted")),
 }
 
 // ClusterEventInformers are the events role's Event watches (ClusterEventSelectors). As the

@@ -172,10 +172,7 @@ type eventsRole struct {
 
 func newEventsRole(client *kube.Client, resync time.Duration, logger *slog.Logger) *eventsRole {
 	r := &eventsRole{client: client, resync: resync, logger: logger,
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ephemeral_storage_events_leader",
-			Help: "1 on the events role replica that holds the Lease and exports the Event counters, 0 on the others.",
-		}),
+		leader: detect.NewLeaderGauge(),
 	}
 	r.counter = detect.NewClusterCounter(detect.ClusterOptions{Logger: logger, GetPod: client.GetPod, GetNode: client.GetNode, IsNotFound: apierrors.IsNotFound})
 	return r
@@ -209,6 +206,7 @@ func (r *eventsRole) lead(ctx context.Context) {
 	for _, inf := range informers {
 		go inf.RunWithContext(ctx)
 	}
+	go r.counter.RunEvictionChecks(ctx)
 	<-ctx.Done()
 	r.leading.Store(false)
 	r.leader.Set(0)

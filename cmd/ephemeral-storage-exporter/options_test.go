@@ -28,7 +28,7 @@ func registered(t *testing.T) map[string]map[string]*kingpin.FlagModel {
 		}
 		out[cmd.Name] = flags
 	}
-	require.Len(t, out, 3)
+	require.Len(t, out, 4)
 	return out
 }
 
@@ -147,6 +147,7 @@ func TestSubcommandsRegisterOnlyTheirFlags(t *testing.T) {
 		cmdAdvise: {"web.listen-address", "web.config.file", "web.telemetry-path", "web.max-requests", "web.probe-address", "node.name", "kubelet.mode", "logscan.enabled"},
 		cmdReplay: {"web.probe-address", "node.name", "kubelet.mode", "kubeconfig", "logscan.enabled", "sample"},
 		cmdServe:  {"summary", "pods", "once", "window", "prometheus.url"},
+		cmdEvents: {"node.name", "kubelet.mode", "kubelet.url", "logscan.enabled", "eviction.hard", "events.cluster-watch", "summary"},
 	} {
 		for _, name := range absent {
 			assert.NotContains(t, reg[cmd], name, cmd)
