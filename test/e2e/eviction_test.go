@@ -115,6 +115,8 @@ func TestEmptyDirEviction(t *testing.T) {
 		t.Fatalf("agent /healthz on the probe listener: want 200, got %d %v %s", code, err, body)
 	}
 	timing("agent ready")
+	eventsURL := startEventsRole(t, e, hc) // events_role_test.go
+	timing("events role leading")
 
 	// --- A real Prometheus scraping the agent every second and evaluating the rules every second.
 	promURL := startPrometheus(t, e, hc, agentPort)
@@ -212,6 +214,7 @@ func TestEmptyDirEviction(t *testing.T) {
 			t.Errorf("the idle pod's usage series should still be there: %v %v", s, err)
 		}
 		sc.evictionCounted(t, "filler", "empty_dir", "data", "")
+		checkCountedOnceAcrossRoles(t, hc, "filler", agentURL, eventsURL)
 		timing("eviction counter checked")
 	})
 	t.Run("alerts", func(t *testing.T) { sc.checkAlerts(t, ended["filler"]) })
