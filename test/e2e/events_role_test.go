@@ -48,6 +48,7 @@ func startEventsRole(t *testing.T, e env, hc *http.Client) string {
 	overrides := map[string]string{
 		"web.listen-address": fmt.Sprintf("127.0.0.1:%d", port),
 		"web.probe-address":  fmt.Sprintf("127.0.0.1:%d", probePort),
+		"log.format":         "json",
 	}
 	var args []string
 	for _, a := range dep.Spec.Template.Spec.Containers[0].Args {
@@ -57,7 +58,7 @@ func startEventsRole(t *testing.T, e env, hc *http.Client) string {
 		}
 		args = append(args, a)
 	}
-	args = append(args, "--kubeconfig="+e.AdminKubeconfig, "--log.format=json")
+	args = append(args, "--kubeconfig="+e.AdminKubeconfig)
 	t.Logf("events role args (from %s): %v", path, args)
 	startProcessEnv(t, e, "events-role", []string{"POD_NAMESPACE=default", "POD_NAME=e2e-events-0"}, append([]string{e.AgentBin}, args...)...)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
