@@ -151,14 +151,14 @@ func ParseThresholdConfig(hard, soft, gracePeriods, minReclaims map[string]strin
 	if err != nil {
 		return nil, err
 	}
+	periods, err := parseGracePeriods(gracePeriods)
+	if err != nil {
+		return nil, err
+	}
 	for i := range softT {
-		g, ok := gracePeriods[softT[i].Signal]
+		d, ok := periods[softT[i].Signal]
 		if !ok {
 			return nil, fmt.Errorf("grace period must be specified for the soft eviction threshold %s", softT[i].Signal)
-		}
-		d, err := time.ParseDuration(g)
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("invalid eviction grace period for %s: %q", softT[i].Signal, g)
 		}
 		softT[i].GracePeriod = d
 	}
@@ -189,6 +189,23 @@ func ParseThresholdConfig(hard, soft, gracePeriods, minReclaims map[string]strin
 		return all[i].IsHard() && !all[j].IsHard()
 	})
 	return all, nil
+}
+
+// parseGracePeriods mirrors the kubelet's parseGracePeriods: every entry is validated, also one
+// for a signal without a soft threshold (a known signal, a duration of 0 or more).
+func parseGracePeriods(m map[string]string) (map[string]time.Duration, error) {
+	periods := map[string]time.Duration{}
+	for signal, v := range m {
+		if !storageSignals[signal] && !otherSignals[signal] {
+			return nil, fmt.Errorf("eviction grace period: unknown signal %q", signal)
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("invalid eviction grace period for %s: %q", signal, v)
+		}
+		periods[signal] = d
+	}
+	return periods, nil
 }
 
 func parseThresholdStatements(m map[string]string) ([]Threshold, error) {

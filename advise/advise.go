@@ -30,6 +30,9 @@ const (
 	ChangeRaise = "raise"
 	ChangeLower = "lower"
 	ChangeKeep  = "keep"
+	// ChangeCheck: the source cannot tell whether the spec sets a sizeLimit (Prometheus sees only
+	// the effective tmpfs size of a memory emptyDir); set the suggestion if it does not.
+	ChangeCheck = "set if unset"
 )
 
 // Report is the advice for every observed workload.
@@ -37,17 +40,21 @@ type Report struct {
 	Source   string `json:"source"`
 	Snapshot bool   `json:"snapshot"`
 	// Basis says what the peaks are: "snapshot, not a window" or "peak over 1w".
-	Basis             string                 `json:"basis"`
-	Window            string                 `json:"window,omitempty"`
-	End               time.Time              `json:"end"`
-	Headroom          float64                `json:"headroom"`
-	RequestOverhead   float64                `json:"requestOverhead"`
-	LimitFactor       float64                `json:"limitFactor"`
-	FloorBytes        int64                  `json:"floorBytes"`
-	ReadOnlyTolerance int64                  `json:"readOnlyToleranceBytes"`
-	Notes             []string               `json:"notes,omitempty"`
-	Workloads         []WorkloadAdvice       `json:"workloads"`
-	known             struct{ ev, rof bool } // for the text output
+	Basis             string    `json:"basis"`
+	Window            string    `json:"window,omitempty"`
+	End               time.Time `json:"end"`
+	Headroom          float64   `json:"headroom"`
+	RequestOverhead   float64   `json:"requestOverhead"`
+	LimitFactor       float64   `json:"limitFactor"`
+	FloorBytes        int64     `json:"floorBytes"`
+	ReadOnlyTolerance int64     `json:"readOnlyToleranceBytes"`
+	// LogRotation is the kubelet's container log rotation: every suggested container limit is
+	// at least LogFloorBytes (MaxSize x MaxFiles, rounded up).
+	LogRotation   LogRotation            `json:"logRotation"`
+	LogFloorBytes int64                  `json:"logFloorBytes"`
+	Notes         []string               `json:"notes,omitempty"`
+	Workloads     []WorkloadAdvice       `json:"workloads"`
+	known         struct{ ev, rof bool } // for the text output
 }
 
 // WorkloadAdvice is the advice for one workload.
@@ -56,6 +63,11 @@ type WorkloadAdvice struct {
 	EmptyDirs       []EmptyDirAdvice       `json:"emptyDirs"`
 	MemoryEmptyDirs []MemoryEmptyDirAdvice `json:"memoryEmptyDirs"`
 	Containers      []ContainerAdvice      `json:"containers"`
+	// SuggestedPodRequestBytes and SuggestedPodLimitBytes are what the kubelet makes of the
+	// suggested container values (podRequests/podLimits below); 0 without containers.
+	SuggestedPodRequestBytes int64  `json:"suggestedPodRequestBytes"`
+	SuggestedPodLimitBytes   int64  `json:"suggestedPodLimitBytes"`
+	SuggestedPodLimit        string `json:"suggestedPodLimit,omitempty"`
 	// Evictions and ReadOnlyFailures are null when the source cannot count them.
 	Evictions        []Eviction        `json:"evictions"`
 	ReadOnlyFailures []ReadOnlyFailure `json:"readOnlyFailures"`
@@ -79,6 +91,14 @@ type MemoryEmptyDirAdvice struct {
 	SizeLimitBytes *int64   `json:"effectiveSizeLimitBytes"`
 	HeadroomBytes  *int64   `json:"headroomBytes"`
 	UsedRatio      *float64 `json:"usedRatio"`
+	// SpecSizeLimitBytes is the sizeLimit the pod spec sets, null when it sets none or the
+	// source cannot tell (Change says which).
+	SpecSizeLimitBytes *int64 `json:"specSizeLimitBytes"`
+	// SuggestedSizeLimit bounds the tmpfs: without a sizeLimit it may grow to the pod's memory
+	// limit (or the node's memory), and every byte of it is charged to the pod's memory.
+	SuggestedBytes     int64  `json:"suggestedSizeLimitBytes"`
+	SuggestedSizeLimit string `json:"suggestedSizeLimit"`
+	Change             string `json:"change"`
 }
 
 // ContainerAdvice sizes a container's ephemeral-storage and judges its read-only root.
@@ -124,6 +144,7 @@ func Analyze(in *Input, s Sizing) *Report {
 	r := &Report{
 		Source: in.Source, Snapshot: in.Snapshot, End: in.End.UTC(), Headroom: s.Headroom,
 		RequestOverhead: RequestOverhead, LimitFactor: LimitFactor, FloorBytes: s.Floor, ReadOnlyTolerance: s.ReadOnlyTolerance,
+		LogRotation: s.LogRotation, LogFloorBytes: RoundUp(s.LogRotation.Floor()),
 		Notes: in.Notes,
 	}
 	r.known.ev, r.known.rof = in.EvictionsKnown, in.ReadOnlyFailuresKnown
@@ -182,6 +203,15 @@ func Analyze(in *Input, s Sizing) *Report {
 					m.UsedRatio = &ratio
 				}
 			}
+			m.SuggestedBytes = s.SizeLimit(v.Peak.Value)
+			m.SuggestedSizeLimit = Quantity(m.SuggestedBytes)
+			switch {
+			case !v.SpecKnown:
+				m.Change = ChangeCheck
+			default:
+				m.SpecSizeLimitBytes = bytesPtr(v.SpecSizeLimit)
+				m.Change = change(v.SpecSizeLimit, m.SuggestedBytes)
+			}
 			a.MemoryEmptyDirs = append(a.MemoryEmptyDirs, m)
 		default:
 			suggested := s.SizeLimit(v.Peak.Value)
@@ -221,15 +251,30 @@ func Analyze(in *Input, s Sizing) *Report {
 	}) {
 		c := ctrs[k]
 		a := get(k.w)
-		request, limit := s.Request(emptyDirSum[k.w], c.Peak.Value)
+		// A regular init container runs before the app containers: it enters the pod's limit only
+		// through a max() (podLimits) and the kubelet checks no per-container limit on it, so
+		// the emptyDirs are already covered by the app containers and it carries its own writes.
+		emptyDirs := emptyDirSum[k.w]
+		if c.Type == "init" {
+			emptyDirs = 0
+		}
+		request, limit := s.Request(emptyDirs, c.Peak.Value)
 		a.Containers = append(a.Containers, ContainerAdvice{
 			Container: c.Container, Type: c.Type,
 			PeakBytes: bytesPtr(c.Peak), RequestBytes: bytesPtr(c.Request), LimitBytes: bytesPtr(c.Limit),
-			EmptyDirSizeLimitsBytes: emptyDirSum[k.w],
+			EmptyDirSizeLimitsBytes: emptyDirs,
 			SuggestedRequestBytes:   request, SuggestedLimitBytes: limit,
 			SuggestedRequest: Quantity(request), SuggestedLimit: Quantity(limit),
 			ReadOnlyRoot: readOnlyRoot(c, s),
 		})
+	}
+
+	for _, a := range workloads {
+		a.SuggestedPodRequestBytes = podTotal(a.Containers, func(c ContainerAdvice) int64 { return c.SuggestedRequestBytes })
+		a.SuggestedPodLimitBytes = podTotal(a.Containers, func(c ContainerAdvice) int64 { return c.SuggestedLimitBytes })
+		if a.SuggestedPodLimitBytes > 0 {
+			a.SuggestedPodLimit = Quantity(a.SuggestedPodLimitBytes)
+		}
 	}
 
 	// Counters.
@@ -269,6 +314,33 @@ func Analyze(in *Input, s Sizing) *Report {
 		r.Workloads = append(r.Workloads, *workloads[w])
 	}
 	return r
+}
+
+// podTotal is the kubelet's pod-level value of a per-container resource
+// (k8s.io/component-helpers/resource aggregateContainerResourcesByFn, used by PodLimits in
+// pkg/kubelet/eviction/eviction_manager.go podEphemeralStorageLimitEviction): app containers and
+// restartable init containers (sidecars) add up; a regular init container runs alone with the
+// sidecars started before it, so the pod's value is max(sum of app and sidecars, max over init
+// containers of (init + sidecars before it)). Where the sidecars stand among the init containers
+// is not observed, so every sidecar is counted with every init container: at least the kubelet's
+// value, equal to it when the sidecars come first (their usual place).
+func podTotal(containers []ContainerAdvice, value func(ContainerAdvice) int64) int64 {
+	var running, sidecars, init int64
+	for _, c := range containers {
+		switch c.Type {
+		case "init":
+			init = max(init, value(c))
+		case "sidecar":
+			sidecars += value(c)
+			running += value(c)
+		default:
+			running += value(c)
+		}
+	}
+	if init > 0 {
+		return max(running, init+sidecars)
+	}
+	return running
 }
 
 func readOnlyRoot(c *ContainerObservation, s Sizing) ReadOnlyRootInfo {

@@ -38,6 +38,10 @@ func (s *DumpSource) Observe(ctx context.Context) (*Input, error) {
 			"evictions: pods the dump still lists as Evicted; a snapshot sees no counters, so read-only write failures are unknown",
 		},
 	}
+	specs := map[[2]string]*corev1.Pod{}
+	for _, pod := range s.Dump.Pods {
+		specs[[2]string{pod.Namespace, pod.Name}] = pod
+	}
 	skipped := 0
 	for i := range snap.Pods {
 		p := &snap.Pods[i]
@@ -53,8 +57,11 @@ func (s *DumpSource) Observe(ctx context.Context) (*Input, error) {
 			if v.Type != model.VolumeEmptyDir || (v.Medium != model.MediumDisk && v.Medium != model.MediumMemory) {
 				continue
 			}
-			in.Volumes = append(in.Volumes, VolumeObservation{Workload: w, Volume: v.Name, Medium: v.Medium,
-				Peak: v.Used, SizeLimit: v.SizeLimit})
+			o := VolumeObservation{Workload: w, Volume: v.Name, Medium: v.Medium, Peak: v.Used, SizeLimit: v.SizeLimit}
+			if pod := specs[[2]string{p.Namespace, p.Name}]; pod != nil {
+				o.SpecKnown, o.SpecSizeLimit = true, specSizeLimit(pod, v.Name)
+			}
+			in.Volumes = append(in.Volumes, o)
 		}
 		for _, c := range p.Containers {
 			o := ContainerObservation{Workload: w, Container: c.Name, Type: c.Type,
@@ -82,4 +89,14 @@ func (s *DumpSource) Observe(ctx context.Context) (*Input, error) {
 		})
 	}
 	return in, nil
+}
+
+// specSizeLimit is the sizeLimit the pod spec sets on an emptyDir volume (OK false: none).
+func specSizeLimit(pod *corev1.Pod, volume string) model.Opt {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == volume && v.EmptyDir != nil && v.EmptyDir.SizeLimit != nil && v.EmptyDir.SizeLimit.Sign() > 0 {
+			return model.Some(float64(v.EmptyDir.SizeLimit.Value()))
+		}
+	}
+	return model.Opt{}
 }

@@ -46,8 +46,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	b.printf("source: %s\n", r.Source)
 	b.printf("basis:  %s\n", r.Basis)
 	b.printf("at:     %s\n", r.End.Format("2006-01-02T15:04:05Z07:00"))
-	b.printf("rules:  emptyDir sizeLimit = peak x %s, rounded up, at least %s; container request = (pod's disk emptyDir sizeLimits + container peak) x %s; limit = %s x request; read-only root safe when at most %s was written\n",
+	b.printf("rules:  emptyDir sizeLimit = peak x %s, rounded up, at least %s; container request = (pod's disk emptyDir sizeLimits + container peak) x %s (init containers: own peak only); limit = %s x request, at least the log rotation floor; pod limit as the kubelet sums it; read-only root safe when at most %s was written\n",
 		trimFloat(r.Headroom), Quantity(r.FloorBytes), trimFloat(r.RequestOverhead), trimFloat(r.LimitFactor), Quantity(r.ReadOnlyTolerance))
+	b.printf("logs:   container limits at least %s = containerLogMaxSize %s x containerLogMaxFiles %d (%s)\n",
+		Quantity(r.LogFloorBytes), Quantity(r.LogRotation.MaxSize), r.LogRotation.MaxFiles, r.LogRotation.Source)
 	for _, n := range r.Notes {
 		b.printf("note:   %s\n", n)
 	}
@@ -66,13 +68,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		if len(wl.MemoryEmptyDirs) > 0 {
 			t := b.table()
-			fmt.Fprintln(t, "  EMPTYDIR (MEMORY)\tPEAK\tSIZE LIMIT\tHEADROOM\tUSED")
+			fmt.Fprintln(t, "  EMPTYDIR (MEMORY)\tPEAK\tSIZE LIMIT\tHEADROOM\tUSED\tSPEC SIZELIMIT\tSUGGESTED\tCHANGE")
 			for _, m := range wl.MemoryEmptyDirs {
 				used := "-"
 				if m.UsedRatio != nil {
 					used = strconv.FormatFloat(*m.UsedRatio*100, 'f', 0, 64) + "%"
 				}
-				fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\n", m.Volume, human(m.PeakBytes), human(m.SizeLimitBytes), human(m.HeadroomBytes), used)
+				spec := human(m.SpecSizeLimitBytes)
+				if m.Change == ChangeCheck {
+					spec = "?"
+				}
+				fmt.Fprintf(t, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Volume, human(m.PeakBytes), human(m.SizeLimitBytes), human(m.HeadroomBytes), used,
+					spec, m.SuggestedSizeLimit, m.Change)
 			}
 			b.flush(t)
 		}
@@ -84,6 +91,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 					c.SuggestedRequest, c.SuggestedLimit, readOnlyText(c.ReadOnlyRoot))
 			}
 			b.flush(t)
+		}
+		if len(wl.MemoryEmptyDirs) > 0 {
+			b.printf("  memory emptyDirs count against the pod's memory limit: add their sizeLimits to the containers' memory limits\n")
+		}
+		if wl.SuggestedPodLimit != "" {
+			b.printf("  pod: suggested limit %s (the kubelet's sum: app and sidecar limits, or the largest init container with the sidecars)\n", wl.SuggestedPodLimit)
 		}
 		switch {
 		case wl.Evictions == nil:
@@ -187,6 +200,13 @@ func patchBody(wl WorkloadAdvice) string {
 	}
 	for _, e := range wl.EmptyDirs {
 		fmt.Fprintf(&volumes, "      - name: %s\n        emptyDir:\n          sizeLimit: %s\n", e.Volume, e.SuggestedSizeLimit)
+	}
+	for _, m := range wl.MemoryEmptyDirs {
+		// Only where the spec is known to set none: lowering a tmpfs under what the app expects
+		// fails its writes with ENOSPC, which is for a person to decide.
+		if m.Change == ChangeSet {
+			fmt.Fprintf(&volumes, "      - name: %s\n        emptyDir:\n          medium: Memory\n          sizeLimit: %s\n", m.Volume, m.SuggestedSizeLimit)
+		}
 	}
 	if containers.Len()+initContainers.Len()+volumes.Len() == 0 {
 		return ""

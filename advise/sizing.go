@@ -30,6 +30,33 @@ const (
 	DefaultReadOnlyTolerance = 1 * Mi
 )
 
+// The kubelet's container log rotation defaults (KubeletConfiguration containerLogMaxSize and
+// containerLogMaxFiles, pkg/kubelet/apis/config/v1beta1/defaults.go
+// SetDefaults_KubeletConfiguration): a container's logs keep up to MaxFiles files of MaxSize.
+const (
+	DefaultContainerLogMaxSize  = 10 * Mi
+	DefaultContainerLogMaxFiles = 5
+)
+
+// LogRotation is the kubelet's container log rotation: the logs of a container that only logs
+// still reach MaxSize x MaxFiles, and they count against its ephemeral-storage limit
+// (pkg/kubelet/eviction/eviction_manager.go containerEphemeralStorageLimitEviction adds
+// containerStat.Logs), so no container limit may be below that.
+type LogRotation struct {
+	MaxSize  int64 `json:"containerLogMaxSizeBytes"`
+	MaxFiles int64 `json:"containerLogMaxFiles"`
+	// Source says where the values come from: "kubelet default" or the kubelet config read.
+	Source string `json:"source"`
+}
+
+// DefaultLogRotation is the kubelet's default rotation, 10Mi x 5.
+func DefaultLogRotation() LogRotation {
+	return LogRotation{MaxSize: DefaultContainerLogMaxSize, MaxFiles: DefaultContainerLogMaxFiles, Source: "kubelet default"}
+}
+
+// Floor is the most a container's rotated logs keep on disk: MaxSize x MaxFiles.
+func (l LogRotation) Floor() int64 { return l.MaxSize * l.MaxFiles }
+
 // RoundUp rounds bytes up to the next step of a ladder a person would write in a manifest:
 //
 //	up to 100Mi  multiples of 10Mi   (10Mi, 20Mi, ... 100Mi)
@@ -72,11 +99,13 @@ type Sizing struct {
 	Floor int64
 	// ReadOnlyTolerance is the writable-layer peak below which a read-only root is safe.
 	ReadOnlyTolerance int64
+	// LogRotation gives the floor of every container limit.
+	LogRotation LogRotation
 }
 
 // DefaultSizing is the sizing of the rules.
 func DefaultSizing() Sizing {
-	return Sizing{Headroom: DefaultHeadroom, Floor: DefaultFloor, ReadOnlyTolerance: DefaultReadOnlyTolerance}
+	return Sizing{Headroom: DefaultHeadroom, Floor: DefaultFloor, ReadOnlyTolerance: DefaultReadOnlyTolerance, LogRotation: DefaultLogRotation()}
 }
 
 // SizeLimit suggests an emptyDir sizeLimit for an observed peak: peak x headroom, rounded up to
@@ -88,10 +117,12 @@ func (s Sizing) SizeLimit(peak float64) int64 {
 // Request suggests a container's ephemeral-storage request and limit. The rule: the sum of the
 // pod's disk emptyDir sizeLimits plus what the container itself writes (its observed peak of
 // logs and writable layer), +20% for overhead and growth, rounded up to the ladder and never
-// below the floor; the limit is exactly 2x the request.
+// below the floor; the limit is 2x the request, and never below the log rotation floor
+// (containerLogMaxSize x containerLogMaxFiles, rounded up): a limit under it evicts a container
+// that does nothing but log.
 func (s Sizing) Request(emptyDirSizeLimits int64, containerPeak float64) (request, limit int64) {
 	request = max(RoundUp(scale(float64(emptyDirSizeLimits)+max(containerPeak, 0), RequestOverhead)), s.Floor)
-	return request, LimitFactor * request
+	return request, max(LimitFactor*request, RoundUp(s.LogRotation.Floor()))
 }
 
 // Quantity renders bytes as a Kubernetes quantity (binary SI): 1536Mi, 2Gi.

@@ -1,10 +1,12 @@
 package advise
 
 import (
+	"bytes"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
@@ -76,18 +78,142 @@ func TestRequest(t *testing.T) {
 		// The container's own writes (logs, writable layer) are added before the 20%.
 		{"emptyDirs and container", 125 * Mi, float64(12 * Mi), "175Mi", "350Mi"},
 		{"container only", 0, float64(200 * Mi), "250Mi", "500Mi"},
-		{"nothing gets the floor", 0, 0, "10Mi", "20Mi"},
-		{"small gets the floor", 0, float64(5 * Mi), "10Mi", "20Mi"},
-		{"negative peak ignored", 10 * Mi, -5, "20Mi", "40Mi"},
+		// Limits never go below the kubelet's log rotation floor, 10Mi x 5 by default: a
+		// container that only logs reaches it.
+		{"nothing gets the floors", 0, 0, "10Mi", "50Mi"},
+		{"small gets the floors", 0, float64(5 * Mi), "10Mi", "50Mi"},
+		{"negative peak ignored", 10 * Mi, -5, "20Mi", "50Mi"},
+		{"2x request just under the log floor", 0, float64(20 * Mi), "30Mi", "60Mi"},
+		{"2x request at the log floor", 0, float64(16 * Mi), "20Mi", "50Mi"},
 		{"large", 2560 * Mi, float64(345 * Mi), "3584Mi", "7Gi"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			request, limit := s.Request(tc.emptyDirs, tc.peak)
 			assert.Equal(t, tc.request, Quantity(request))
 			assert.Equal(t, tc.limit, Quantity(limit))
-			assert.Equal(t, 2*request, limit, "limit is exactly 2x the request")
+			assert.Equal(t, max(2*request, 50*Mi), limit, "limit is 2x the request, at least 10Mi x 5")
 		})
 	}
+}
+
+// The log floor follows the kubelet config: containerLogMaxSize x containerLogMaxFiles,
+// rounded up to the ladder.
+func TestRequestLogFloorFromConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, config string
+		limit        string
+		source       string
+	}{
+		{"KubeletConfiguration YAML", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncontainerLogMaxSize: 50Mi\ncontainerLogMaxFiles: 3\n", "150Mi", "kubelet config f"},
+		{"configz JSON", `{"kubeletconfig":{"containerLogMaxSize":"100Mi","containerLogMaxFiles":10}}`, "1000Mi", "kubelet config f"},
+		{"only the size: files default to 5", "containerLogMaxSize: 1Mi\n", "20Mi", "kubelet config f (kubelet defaults for the fields it leaves out)"},
+		{"decimal size rounded up", "containerLogMaxSize: 10M\ncontainerLogMaxFiles: 2\n", "20Mi", "kubelet config f"},
+		{"neither: both defaults", "kind: KubeletConfiguration\n", "50Mi", "kubelet config f (kubelet defaults for the fields it leaves out)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := ParseLogRotation([]byte(tc.config), "f")
+			require.NoError(t, err)
+			s := DefaultSizing()
+			s.LogRotation = l
+			_, limit := s.Request(0, 0)
+			assert.Equal(t, tc.limit, Quantity(limit))
+			assert.Equal(t, tc.source, l.Source)
+		})
+	}
+	for _, bad := range []string{"containerLogMaxFiles: 1\n", "containerLogMaxFiles: 100000\n", "containerLogMaxSize: -1Mi\n",
+		"containerLogMaxSize: 0\n", "containerLogMaxSize: lots\n", "containerLogMaxSize: 2Ti\n", "[not a map", `{"kubeletconfig":{"containerLogMaxFiles":"5"}}`} {
+		_, err := ParseLogRotation([]byte(bad), "f")
+		assert.Error(t, err, bad)
+	}
+}
+
+// Init containers and sidecars: the suggested pod values are the kubelet's
+// (component-helpers resource aggregateContainerResourcesByFn): app + sidecars add up; a
+// regular init container counts with the sidecars, by max.
+func TestAnalyzeInitContainersAndPodTotal(t *testing.T) {
+	w := Workload{Namespace: "ns", Kind: "Deployment", Name: "app"}
+	for _, tc := range []struct {
+		name       string
+		containers []ContainerObservation
+		// want: container -> request/limit; pod request/limit
+		want               map[string][2]string
+		podRequest, podLim string
+	}{
+		{
+			name: "app only: the sum",
+			containers: []ContainerObservation{
+				{Workload: w, Container: "a", Type: "app", Peak: model.Some(float64(100 * Mi))},
+				{Workload: w, Container: "b", Type: "app", Peak: model.Some(0.0)},
+			},
+			// emptyDir 125Mi: a = (125+100) x 1.2 = 270 -> 275Mi; b = 125 x 1.2 = 150Mi.
+			want:       map[string][2]string{"a": {"275Mi", "550Mi"}, "b": {"150Mi", "300Mi"}},
+			podRequest: "425Mi", podLim: "850Mi",
+		},
+		{
+			name: "small init container: the app sum wins",
+			containers: []ContainerObservation{
+				{Workload: w, Container: "a", Type: "app", Peak: model.Some(float64(100 * Mi))},
+				{Workload: w, Container: "setup", Type: "init", Peak: model.Some(float64(40 * Mi))},
+			},
+			// setup carries no emptyDirs: 40 x 1.2 = 48 -> 50Mi, limit 100Mi.
+			want:       map[string][2]string{"a": {"275Mi", "550Mi"}, "setup": {"50Mi", "100Mi"}},
+			podRequest: "275Mi", podLim: "550Mi",
+		},
+		{
+			name: "large init container with a sidecar: init + sidecar wins",
+			containers: []ContainerObservation{
+				{Workload: w, Container: "a", Type: "app", Peak: model.Some(0.0)},
+				{Workload: w, Container: "proxy", Type: "sidecar", Peak: model.Some(float64(10 * Mi))},
+				{Workload: w, Container: "download", Type: "init", Peak: model.Some(float64(2 * Gi))},
+			},
+			// a = 150Mi/300Mi; proxy = (125+10) x 1.2 = 162 -> 175Mi/350Mi;
+			// download = 2Gi x 1.2 = 2457.6Mi -> 2560Mi/5Gi. Pod: max(150+175, 2560+175) requests,
+			// max(300+350, 5120+350) limits.
+			want:       map[string][2]string{"a": {"150Mi", "300Mi"}, "proxy": {"175Mi", "350Mi"}, "download": {"2560Mi", "5Gi"}},
+			podRequest: "2735Mi", podLim: "5470Mi",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &Input{Source: "test", Snapshot: true,
+				Volumes:    []VolumeObservation{{Workload: w, Volume: "cache", Medium: "disk", Peak: model.Some(float64(100 * Mi))}},
+				Containers: tc.containers}
+			r := Analyze(in, DefaultSizing())
+			require.Len(t, r.Workloads, 1)
+			a := r.Workloads[0]
+			got := map[string][2]string{}
+			for _, c := range a.Containers {
+				got[c.Container] = [2]string{c.SuggestedRequest, c.SuggestedLimit}
+			}
+			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.podRequest, Quantity(a.SuggestedPodRequestBytes))
+			assert.Equal(t, tc.podLim, a.SuggestedPodLimit)
+		})
+	}
+}
+
+// A memory emptyDir without a sizeLimit grows to the pod's memory limit: advise bounds it at
+// peak x headroom, and says when the source cannot see the spec.
+func TestAnalyzeMemoryEmptyDirSizeLimit(t *testing.T) {
+	w := Workload{Namespace: "ns", Kind: "Deployment", Name: "app"}
+	in := &Input{Source: "test", Snapshot: true, Volumes: []VolumeObservation{
+		{Workload: w, Volume: "unbounded", Medium: "memory", Peak: model.Some(float64(100 * Mi)), SizeLimit: model.Some(float64(Gi)), SpecKnown: true},
+		{Workload: w, Volume: "bounded", Medium: "memory", Peak: model.Some(float64(100 * Mi)), SizeLimit: model.Some(float64(512 * Mi)), SpecKnown: true, SpecSizeLimit: model.Some(float64(512 * Mi))},
+		{Workload: w, Volume: "tiny", Medium: "memory", Peak: model.Some(float64(Ki)), SizeLimit: model.Some(float64(Gi)), SpecKnown: true},
+		{Workload: w, Volume: "fromprom", Medium: "memory", Peak: model.Some(float64(100 * Mi)), SizeLimit: model.Some(float64(Gi))},
+	}}
+	r := Analyze(in, DefaultSizing())
+	require.Len(t, r.Workloads, 1)
+	got := map[string]string{}
+	for _, m := range r.Workloads[0].MemoryEmptyDirs {
+		got[m.Volume] = m.Change + " " + m.SuggestedSizeLimit
+	}
+	assert.Equal(t, map[string]string{"unbounded": "set 125Mi", "bounded": "lower 125Mi", "tiny": "set 10Mi", "fromprom": "set if unset 125Mi"}, got)
+	assert.Empty(t, r.Workloads[0].EmptyDirs, "memory emptyDirs are not disk emptyDirs")
+	var out bytes.Buffer
+	require.NoError(t, r.WritePatch(&out))
+	assert.Contains(t, out.String(), "      - name: unbounded\n        emptyDir:\n          medium: Memory\n          sizeLimit: 125Mi\n")
+	assert.NotContains(t, out.String(), "fromprom", "not patched without the spec")
+	assert.NotContains(t, out.String(), "name: bounded", "lowering a tmpfs is left to a person")
 }
 
 func TestAnalyzeReadOnlyAndChanges(t *testing.T) {
@@ -164,6 +290,7 @@ func TestSizingMatchesRecordingRules(t *testing.T) {
 			Headroom    float64 `json:"headroom"`
 			LimitFactor float64 `json:"limit_factor"`
 			Floor       int64   `json:"floor"`
+			LogFloor    int64   `json:"log_floor"`
 		} `json:"recording"`
 	}
 	if err := yaml.Unmarshal(raw, &c); err != nil {
@@ -173,4 +300,5 @@ func TestSizingMatchesRecordingRules(t *testing.T) {
 	assert.Equal(t, RequestOverhead, c.Recording.Headroom, "request overhead")
 	assert.Equal(t, float64(LimitFactor), c.Recording.LimitFactor)
 	assert.Equal(t, DefaultFloor, c.Recording.Floor)
+	assert.Equal(t, DefaultLogRotation().Floor(), c.Recording.LogFloor, "log rotation floor, 10Mi x 5")
 }

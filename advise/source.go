@@ -38,6 +38,11 @@ type VolumeObservation struct {
 	// SizeLimit is ephemeral_storage_volume_size_limit_bytes: the sizeLimit on disk, the
 	// effective tmpfs size in memory.
 	SizeLimit model.Opt
+	// SpecKnown says whether the source saw the pod spec; SpecSizeLimit is then the sizeLimit the
+	// spec sets (OK false: none). For a memory emptyDir SizeLimit alone cannot tell, since without
+	// a sizeLimit the tmpfs is still sized to the pod's memory limit or the node's memory.
+	SpecKnown     bool
+	SpecSizeLimit model.Opt
 }
 
 // ContainerObservation is one container of one workload.

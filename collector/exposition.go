@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"sync"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
@@ -22,7 +23,12 @@ type Exposition struct {
 
 	mu       sync.Mutex
 	rendered *model.Snapshot
-	text, gz []byte
+	done     bool
+	// The gzip member is kept, the text (several times larger) only once a scrape has asked for
+	// it: Prometheus always accepts gzip, so the text is usually never held.
+	gz   []byte
+	size int    // of the text
+	text []byte // inflated from gz on request, for this snapshot
 }
 
 // NewExposition renders what source hands out.
@@ -30,28 +36,93 @@ func NewExposition(source SnapshotSource) *Exposition {
 	return &Exposition{source: source, metrics: newMetrics()}
 }
 
-// Render returns the exposition of the current snapshot, rendering it if it is new. The slices
-// are shared: do not modify them.
-func (e *Exposition) Render() (text, gz []byte, err error) {
+// flushAt is how much text is written into the compressor at a time while rendering.
+const flushAt = 64 << 10
+
+// Compressed returns the exposition of the current snapshot as one gzip member and the length of
+// its text, rendering it if the snapshot is new. The slice is shared: do not modify it.
+func (e *Exposition) Compressed() (gz []byte, size int, err error) {
 	snap := e.source.Snapshot()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if snap == e.rendered && e.text != nil {
-		return e.text, e.gz, nil
-	}
-	text = []byte{}
-	if snap != nil {
-		text = e.metrics.appendText(make([]byte, 0, max(len(e.text), 4096)), snap)
+	return e.compressedLocked(snap)
+}
+
+func (e *Exposition) compressedLocked(snap *model.Snapshot) (gz []byte, size int, err error) {
+	if snap == e.rendered && e.done {
+		return e.gz, e.size, nil
 	}
 	var zbuf bytes.Buffer
-	zbuf.Grow(len(text) / 8)
+	zbuf.Grow(max(len(e.gz), 4096))
 	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
-	if _, err := zw.Write(text); err != nil {
-		return nil, nil, err
+	size, werr := 0, error(nil)
+	write := func(b []byte) []byte {
+		if werr == nil && len(b) > 0 {
+			_, werr = zw.Write(b)
+			size += len(b)
+		}
+		return b[:0]
+	}
+	if snap != nil {
+		// The text goes to the compressor a family (or flushAt) at a time.
+		write(e.metrics.appendText(make([]byte, 0, flushAt+flushAt/4), snap, func(b []byte) []byte {
+			if len(b) < flushAt {
+				return b
+			}
+			return write(b)
+		}))
+	}
+	if werr != nil {
+		return nil, 0, werr
 	}
 	if err := zw.Close(); err != nil {
+		return nil, 0, err
+	}
+	e.rendered, e.done, e.gz, e.size, e.text = snap, true, zbuf.Bytes(), size, nil
+	return e.gz, e.size, nil
+}
+
+// Text returns the text of the current snapshot's exposition, inflated from its member once per
+// snapshot and then shared: do not modify it.
+func (e *Exposition) Text() ([]byte, error) {
+	snap := e.source.Snapshot()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	gz, size, err := e.compressedLocked(snap)
+	if err != nil {
+		return nil, err
+	}
+	if e.text == nil {
+		if e.text, err = inflate(gz, size); err != nil {
+			return nil, err
+		}
+	}
+	return e.text, nil
+}
+
+// Render returns the exposition of the current snapshot as text and as its gzip member (replay,
+// tests); both are shared.
+func (e *Exposition) Render() (text, gz []byte, err error) {
+	if text, err = e.Text(); err != nil {
 		return nil, nil, err
 	}
-	e.rendered, e.text, e.gz = snap, text, zbuf.Bytes()
-	return e.text, e.gz, nil
+	gz, _, err = e.Compressed()
+	return text, gz, err
+}
+
+// inflate returns the text of a gzip member whose text is size bytes long.
+func inflate(gz []byte, size int) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, err
+	}
+	text := make([]byte, 0, size)
+	buf := bytes.NewBuffer(text)
+	if _, err := buf.ReadFrom(zr); err != nil {
+		return nil, err
+	}
+	if buf.Len() != size {
+		return nil, fmt.Errorf("exposition: inflated %d bytes, want %d", buf.Len(), size)
+	}
+	return buf.Bytes(), nil
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -76,4 +77,48 @@ func TestExpositionFollowsSnapshotsAndEscapesLabels(t *testing.T) {
 	require.NoError(t, err)
 	_, found := podUsage(t, text, hostile)
 	require.False(t, found, "no snapshot: no storage series")
+}
+
+// The text is streamed into the compressor a family at a time: the member inflates to exactly the
+// text rendered in one piece, for a snapshot far larger than a flush; the text is only held once
+// asked for, and a new snapshot drops it.
+func TestExpositionStreamsTheTextIntoTheMember(t *testing.T) {
+	d, err := dump.Sample()
+	require.NoError(t, err)
+	summary, err := d.Summary(context.Background())
+	require.NoError(t, err)
+	small := model.Build(model.Inputs{Summary: summary, Pods: d.Pods, Node: d.Node, Now: d.Time()}, model.Options{ImageFs: model.ImageFsAuto})
+	big := *small
+	big.Pods = nil
+	for i := range 400 { // several flushes of the largest families
+		for _, p := range small.Pods {
+			p.Name = fmt.Sprintf("%s-%d", p.Name, i)
+			big.Pods = append(big.Pods, p)
+		}
+	}
+	for _, snap := range []*model.Snapshot{small, &big} {
+		want := newMetrics().appendText(nil, snap, nil)
+		var current atomic.Pointer[model.Snapshot]
+		current.Store(snap)
+		e := NewExposition(SnapshotFunc(current.Load))
+		gz, size, err := e.Compressed()
+		require.NoError(t, err)
+		require.Equal(t, len(want), size)
+		require.Nil(t, e.text, "no text held before a scrape asks for it")
+		text, err := e.Text()
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(text), "%d bytes", len(want))
+		again, err := e.Text()
+		require.NoError(t, err)
+		require.Same(t, &text[0], &again[0], "inflated once per snapshot, then shared")
+		gz2, _, err := e.Compressed()
+		require.NoError(t, err)
+		require.Same(t, &gz[0], &gz2[0], "compressed once per snapshot")
+
+		next := *snap
+		current.Store(&next)
+		_, _, err = e.Compressed()
+		require.NoError(t, err)
+		require.Nil(t, e.text, "a new snapshot drops the old text")
+	}
 }

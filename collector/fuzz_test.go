@@ -54,7 +54,7 @@ func FuzzSummaryPipeline(f *testing.F) {
 		}
 		snap := model.Build(model.Inputs{Summary: summary, Pods: sample.Pods, Node: sample.Node, Now: time.Unix(1e9, 0)},
 			model.Options{ImageFs: model.ImageFsAuto, Thresholds: thresholds})
-		text := metrics.appendText(nil, snap)
+		text := metrics.appendText(nil, snap, nil)
 		parser := expfmt.NewTextParser(promodel.UTF8Validation)
 		if _, err := parser.TextToMetricFamilies(bytes.NewReader(text)); err != nil {
 			t.Fatalf("rendered invalid exposition: %v\n%s", err, text)
@@ -81,7 +81,7 @@ func FuzzLabelRendering(f *testing.F) {
 		want := map[string]string{"node": "node-1", "namespace": label.Value(namespace), "pod": label.Value(pod),
 			"workload_kind": label.Value(kind), "workload": label.Value(owner), "container": label.Value(container), "volume": label.Value(volume)}
 
-		text := metrics.appendText(nil, snap)
+		text := metrics.appendText(nil, snap, nil)
 		parser := expfmt.NewTextParser(promodel.UTF8Validation)
 		families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
 		if err != nil {

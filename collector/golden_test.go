@@ -32,7 +32,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
 
-// TestGolden renders /metrics for the five real recordings and the embedded sample and compares
+// TestGolden renders /metrics for the five public recordings, the e2e kubelet's (with the
+// thresholds it ran with) and the embedded sample and compares
 // it byte for byte with testdata/golden. Run `go test ./collector -update` after a deliberate
 // change, and read the diff.
 func TestGolden(t *testing.T) {
@@ -46,9 +47,16 @@ func TestGolden(t *testing.T) {
 	for _, v := range fixtures.Versions {
 		cases["kubelet-"+v] = func(t *testing.T) *dump.Dump { return fixtures.Load(t, v) }
 	}
+	for _, moment := range fixtures.E2E {
+		cases["e2e-v1.34-"+moment] = func(t *testing.T) *dump.Dump { return fixtures.LoadE2E(t, moment) }
+	}
 	for name, load := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := render(t, load(t))
+			evictionHard := accounting.DefaultEvictionHard
+			if strings.HasPrefix(name, "e2e-") {
+				evictionHard = fixtures.E2EEvictionHard
+			}
+			got := render(t, load(t), evictionHard)
 			path := filepath.Join("testdata", "golden", name+".prom")
 			if *update {
 				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
@@ -61,9 +69,9 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func render(t *testing.T, d *dump.Dump) []byte {
+func render(t *testing.T, d *dump.Dump, evictionHard string) []byte {
 	t.Helper()
-	thresholds, err := accounting.ParseThresholds(accounting.DefaultEvictionHard)
+	thresholds, err := accounting.ParseThresholds(evictionHard)
 	require.NoError(t, err)
 	summary, err := d.Summary(context.Background())
 	require.NoError(t, err)

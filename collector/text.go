@@ -5,32 +5,37 @@ import (
 )
 
 // appendText renders a snapshot in the Prometheus text format, family by family. Each object's
-// label set is rendered once and shared by all its families.
-func (m *metrics) appendText(buf []byte, snap *model.Snapshot) []byte {
+// label set is rendered once and shared by all its families. After each family, flush (if not
+// nil) may hand the text so far on and return the buffer to go on with, so that the whole text
+// need not be held at once.
+func (m *metrics) appendText(buf []byte, snap *model.Snapshot, flush func([]byte) []byte) []byte {
+	if flush == nil {
+		flush = func(b []byte) []byte { return b }
+	}
 	node := snap.NodeName
 	fsLabelText := renderLabels(len(snap.Node.Filesystems), fsLabels, func(i int) []string { return []string{node, snap.Node.Filesystems[i].Name} })
 	for _, x := range m.node.fs {
-		buf = appendFamily(buf, x, len(snap.Node.Filesystems), func(i int) *model.Filesystem { return &snap.Node.Filesystems[i] }, fsLabelText)
+		buf = flush(appendFamily(buf, x, len(snap.Node.Filesystems), func(i int) *model.Filesystem { return &snap.Node.Filesystems[i] }, fsLabelText))
 	}
 	signalLabelText := renderLabels(len(snap.Node.Signals), signalLabels, func(i int) []string { return []string{node, snap.Node.Signals[i].Name} })
 	for _, x := range m.node.signal {
-		buf = appendFamily(buf, x, len(snap.Node.Signals), func(i int) *model.Signal { return &snap.Node.Signals[i] }, signalLabelText)
+		buf = flush(appendFamily(buf, x, len(snap.Node.Signals), func(i int) *model.Signal { return &snap.Node.Signals[i] }, signalLabelText))
 	}
 	nodeLabelText := renderLabels(1, nodeLabels, func(int) []string { return []string{node} })
 	for _, x := range m.node.node {
-		buf = appendFamily(buf, x, 1, func(int) *model.Node { return &snap.Node }, nodeLabelText)
+		buf = flush(appendFamily(buf, x, 1, func(int) *model.Node { return &snap.Node }, nodeLabelText))
 	}
 
 	pods := snap.Pods
 	podLabelText := renderLabels(len(pods), podLabels, func(i int) []string { return podLabelValues(node, &pods[i]) })
 	for _, x := range m.pods {
-		buf = appendFamily(buf, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText)
+		buf = flush(appendFamily(buf, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText))
 	}
 
 	ranks := podRanks(pods)
 	rankLabelText := renderLabels(len(ranks), podRankLabels, func(i int) []string { return podRankLabelValues(node, &ranks[i]) })
 	for _, x := range m.podRanks {
-		buf = appendFamily(buf, x, len(ranks), func(i int) *podRank { return &ranks[i] }, rankLabelText)
+		buf = flush(appendFamily(buf, x, len(ranks), func(i int) *podRank { return &ranks[i] }, rankLabelText))
 	}
 
 	type ref struct{ pod, item int }
@@ -48,14 +53,14 @@ func (m *metrics) appendText(buf []byte, snap *model.Snapshot) []byte {
 		return containerLabelValues(node, &pods[containers[i].pod], containerAt(i))
 	})
 	for _, x := range m.containers {
-		buf = appendFamily(buf, x, len(containers), containerAt, containerLabelText)
+		buf = flush(appendFamily(buf, x, len(containers), containerAt, containerLabelText))
 	}
 	volumeAt := func(i int) *model.Volume { r := volumes[i]; return &pods[r.pod].Volumes[r.item] }
 	volumeLabelText := renderLabels(len(volumes), volumeLabels, func(i int) []string {
 		return volumeLabelValues(node, &pods[volumes[i].pod], volumeAt(i))
 	})
 	for _, x := range m.volumes {
-		buf = appendFamily(buf, x, len(volumes), volumeAt, volumeLabelText)
+		buf = flush(appendFamily(buf, x, len(volumes), volumeAt, volumeLabelText))
 	}
 	return buf
 }

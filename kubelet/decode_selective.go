@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -30,6 +31,8 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 		return nil, err
 	}
 	d := summaryDecoder{scanner: scanner{data: body}}
+	d.containers.next = int(lastCount.containers.Load())
+	d.volumes.next = int(lastCount.volumes.Load())
 	summary := &statsv1alpha1.Summary{}
 	if err := d.summary(summary); err != nil {
 		return nil, &Error{Kind: ErrorDecode, Err: fmt.Errorf("decoding summary: %w", err)}
@@ -40,8 +43,22 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 	if summary.Node.NodeName == "" {
 		return nil, &Error{Kind: ErrorDecode, Err: errors.New("decoding summary: no node name: not a /stats/summary response")}
 	}
+	containers, volumes := 0, 0
+	for i := range summary.Pods {
+		containers += len(summary.Pods[i].Containers)
+		volumes += len(summary.Pods[i].VolumeStats)
+	}
+	lastCount.pods.Store(int64(min(len(summary.Pods), maxCountHint)))
+	lastCount.containers.Store(int64(min(containers, maxCountHint)))
+	lastCount.volumes.Store(int64(min(volumes, maxCountHint)))
 	return summary, nil
 }
+
+// lastCount is what the last summary decoded held, bounded by maxCountHint: a node's pods change
+// slowly, so the next summary's arrays and slabs are sized from it instead of grown.
+var lastCount struct{ pods, containers, volumes atomic.Int64 }
+
+const maxCountHint = 1 << 14
 
 // readBuffer is kept from one decode to the next: a 250-pod body is ~700 KB, and reading it
 // afresh every cycle would be most of what a decode allocates. A sync.Pool would not do: the GC
@@ -94,11 +111,39 @@ func readCapped(r io.Reader, buf []byte, maxBytes int64) ([]byte, error) {
 }
 
 // summaryDecoder fills a Summary; FsStats and their counters come from slabs, so a 250-pod
-// summary costs a few dozen allocations instead of thousands.
+// summary costs a few dozen allocations instead of thousands. A pod's containers and volumes are
+// decoded into scratch slices and copied into slabs at their exact length, so they are not grown
+// element by element.
 type summaryDecoder struct {
 	scanner
 	fsSlab   []statsv1alpha1.FsStats
 	uintSlab []uint64
+	// recent holds counters by value: the same value (a filesystem's capacity, available bytes
+	// and inodes, repeated in the stats of every container and volume on it) shares one.
+	recent     [64]*uint64
+	containers slab[statsv1alpha1.ContainerStats]
+	volumes    slab[statsv1alpha1.VolumeStats]
+}
+
+// slab hands out exact-length slices of T from chunks, filled from a scratch slice. The first
+// chunk holds next elements (as many as the last summary had), later ones slabChunk.
+type slab[T any] struct {
+	scratch, chunk []T
+	next           int
+}
+
+const slabChunk = 64
+
+// copyOut returns a slice of exactly len(s) elements from the slab holding s's elements.
+func (sl *slab[T]) copyOut(s []T) []T {
+	n := len(s)
+	if cap(sl.chunk)-len(sl.chunk) < n {
+		sl.chunk = make([]T, 0, max(sl.next, n))
+		sl.next = slabChunk
+	}
+	start := len(sl.chunk)
+	sl.chunk = append(sl.chunk, s...)
+	return sl.chunk[start : start+n : start+n]
 }
 
 func (d *summaryDecoder) newFsStats() *statsv1alpha1.FsStats {
@@ -109,12 +154,19 @@ func (d *summaryDecoder) newFsStats() *statsv1alpha1.FsStats {
 	return &d.fsSlab[len(d.fsSlab)-1]
 }
 
-func (d *summaryDecoder) newUint() *uint64 {
+// uint returns a counter holding v: one seen recently with the same value, or a new one. The
+// counters of a summary are therefore read-only: one may be shared by several fields.
+func (d *summaryDecoder) uint(v uint64) *uint64 {
+	slot := &d.recent[(v*0x9e3779b97f4a7c15)>>58]
+	if *slot != nil && **slot == v {
+		return *slot
+	}
 	if len(d.uintSlab) == cap(d.uintSlab) {
 		d.uintSlab = make([]uint64, 0, 512)
 	}
-	d.uintSlab = d.uintSlab[:len(d.uintSlab)+1]
-	return &d.uintSlab[len(d.uintSlab)-1]
+	d.uintSlab = append(d.uintSlab, v)
+	*slot = &d.uintSlab[len(d.uintSlab)-1]
+	return *slot
 }
 
 // structValue decodes an object member by member; null leaves the target as it is, as
@@ -173,6 +225,29 @@ func sliceValue[T any](d *summaryDecoder, p *[]T, element func(*T) error) error 
 	return nil
 }
 
+// slabSliceValue is sliceValue for a slice that is nil so far (the usual case: a member seen once):
+// the elements are decoded into the slab's scratch slice and copied out at their exact length.
+func slabSliceValue[T any](d *summaryDecoder, p *[]T, sl *slab[T], element func(*T) error) error {
+	if *p != nil || d.peek() != '[' {
+		return sliceValue(d, p, element)
+	}
+	s := sl.scratch[:0]
+	err := d.array(func() error {
+		var zero T
+		s = append(s, zero)
+		return element(&s[len(s)-1])
+	})
+	if err == nil {
+		*p = sl.copyOut(s)
+		if len(s) == 0 {
+			*p = []T{}
+		}
+	}
+	clear(s) // the scratch keeps no pointers into this summary
+	sl.scratch = s[:0]
+	return err
+}
+
 func (d *summaryDecoder) stringValue(p *string) error {
 	switch d.peek() {
 	case 'n':
@@ -211,10 +286,7 @@ func (d *summaryDecoder) uintValue(p **uint64) error {
 	if err != nil {
 		return fmt.Errorf("offset %d: number %s: %w", start, num, err)
 	}
-	if *p == nil {
-		*p = d.newUint()
-	}
-	**p = n
+	*p = d.uint(n) // a new pointer, never a write through the old one, which may be shared
 	return nil
 }
 
@@ -305,6 +377,11 @@ func (d *summaryDecoder) summary(s *statsv1alpha1.Summary) error {
 		case nameIs(name, "node"):
 			return d.node(&s.Node)
 		case nameIs(name, "pods"):
+			if s.Pods == nil && d.peek() == '[' {
+				// Room for as many pods as the last summary had: the array is then allocated
+				// once, not grown (a node's pod count changes slowly).
+				s.Pods = make([]statsv1alpha1.PodStats, 0, lastCount.pods.Load())
+			}
 			return sliceValue(d, &s.Pods, d.pod)
 		}
 		return d.skipValue()
@@ -343,9 +420,9 @@ func (d *summaryDecoder) pod(p *statsv1alpha1.PodStats) error {
 		case nameIs(name, "podRef"):
 			return d.podRef(&p.PodRef)
 		case nameIs(name, "containers"):
-			return sliceValue(d, &p.Containers, d.container)
+			return slabSliceValue(d, &p.Containers, &d.containers, d.container)
 		case nameIs(name, "volume"):
-			return sliceValue(d, &p.VolumeStats, d.volume)
+			return slabSliceValue(d, &p.VolumeStats, &d.volumes, d.volume)
 		case nameIs(name, "ephemeral-storage"):
 			return d.fsPointer(&p.EphemeralStorage, false)
 		}

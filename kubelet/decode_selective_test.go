@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -189,6 +190,15 @@ func recordings(t testing.TB) []recording {
 		}
 		out = append(out, recording{name: "nri-kubernetes v" + v, body: body, pods: d.Pods})
 	}
+	for _, moment := range fixtures.E2E {
+		path := filepath.Join(fixtures.E2EDir(), moment+"-stats-summary.json")
+		body, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := fixtures.LoadE2E(t, moment)
+		out = append(out, recording{name: "e2e v1.34 " + moment, body: body, pods: d.Pods, node: d.Node})
+	}
 	body, err := os.ReadFile("../dump/sample/summary.json")
 	if err != nil {
 		t.Fatal(err)
@@ -232,6 +242,41 @@ func TestSelectiveMatchesFullDecodeOnRecordings(t *testing.T) {
 				t.Errorf("models differ:\n got %+v\nwant %+v", got, want)
 			}
 		})
+	}
+}
+
+// The decoder allocates what the summary holds, not its growth: every pod's containers and
+// volumes are exactly as long as their capacity, and within the allocation bound measured at 250
+// pods (docs/performance.md: 263 KB, most of it the kubelet types that are filled).
+func TestSelectiveDecodeAllocatesNoGrowth(t *testing.T) {
+	node := synthetic.Generate(250, 7)
+	body, err := json.Marshal(node.Summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func() *statsv1alpha1.Summary {
+		s, err := kubelet.DecodeSummarySelective(bytes.NewReader(body), testMaxBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := decode()
+	for _, p := range s.Pods {
+		if cap(p.Containers) != len(p.Containers) || cap(p.VolumeStats) != len(p.VolumeStats) {
+			t.Fatalf("pod %s: containers %d/%d, volumes %d/%d (len/cap)", p.PodRef.Name, len(p.Containers), cap(p.Containers), len(p.VolumeStats), cap(p.VolumeStats))
+		}
+	}
+	s = decode() // after a decode of the same node: the pods array is sized once
+	if cap(s.Pods) != len(s.Pods) {
+		t.Fatalf("pods %d/%d (len/cap)", len(s.Pods), cap(s.Pods))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	decode()
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 300<<10 {
+		t.Errorf("a 250-pod decode allocated %d bytes, want at most 300 KiB", got)
 	}
 }
 

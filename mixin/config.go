@@ -33,6 +33,7 @@ type Config struct {
 		Headroom    float64 `yaml:"headroom"`
 		LimitFactor float64 `yaml:"limit_factor"`
 		Floor       float64 `yaml:"floor"`
+		LogFloor    float64 `yaml:"log_floor"`
 	} `yaml:"recording"`
 }
 
@@ -130,6 +131,9 @@ func LoadConfig(path string) (*Config, error) {
 		if o.Namespace == "" || o.Workload == "" {
 			return nil, fmt.Errorf("opt_out: namespace and workload are required: %+v", o)
 		}
+	}
+	if c.Recording.LogFloor <= 0 {
+		return nil, fmt.Errorf("recording: log_floor must be > 0")
 	}
 	if c.Recording.Floor <= 0 {
 		return nil, fmt.Errorf("recording: floor must be > 0")

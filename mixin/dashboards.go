@@ -376,8 +376,12 @@ func (d *dash) workloadDash() *dashboard.DashboardBuilder {
 func (d *dash) capacity() *dashboard.DashboardBuilder {
 	ns := `, namespace=~"$namespace"`
 	r := func(q string) string { return d.x(strings.ReplaceAll(q, "{R}", "{R"+ns+"}")) }
-	desc := "Observed peak (max over " + d.c.Recording.PeakRange + " of the per-" + d.c.Recording.Step + " max) per workload against what is configured, and the suggested size: peak x " +
-		fmt.Sprint(d.c.Recording.Headroom) + " (limit: x " + fmt.Sprint(d.c.Recording.LimitFactor) + " more). From the capacity recording rules."
+	rec := d.c.Recording
+	mib := func(b float64) string { return fmt.Sprint(b/(1<<20)) + "Mi" }
+	desc := "Observed peak (max over " + rec.PeakRange + " of the per-" + rec.Step + " max) per workload against what is configured, and the suggested size (one sizing model with advise, docs/advise.md#the-rules): " +
+		"disk emptyDir sizeLimit = max(peak x " + fmt.Sprint(rec.Headroom) + ", " + mib(rec.Floor) + "); container request = (the pod's suggested disk emptyDir sizeLimits + its own peak) x " + fmt.Sprint(rec.Headroom) +
+		", at least " + mib(rec.Floor) + " (an init container: its own peak only); limit = request x " + fmt.Sprint(rec.LimitFactor) + ", at least " + mib(rec.LogFloor) +
+		" (kubelet log rotation); pod = the kubelet's sum: app + sidecar containers, or the largest init container + sidecars. From the capacity recording rules."
 	return d.base(uidCapacity, "Ephemeral storage / Capacity", "Capacity planning: observed peak usage per workload against the configured sizeLimits, requests and limits, with suggested sizes.").
 		WithVariable(d.queryVar("namespace", "Namespace", "ephemeral_storage_pod_info{"+d.sel+"}", "namespace", true)).
 		WithRow(dashboard.NewRowBuilder("emptyDir sizeLimit")).

@@ -550,23 +550,44 @@ func (c *Config) recordingRules() []Rule {
 	r("workload:ephemeral_storage_volume_size_limit_bytes:suggested_sum", "sum by ("+wl+") (workload_volume:ephemeral_storage_volume_size_limit_bytes:suggested)")
 
 	// Containers: request = (pod's suggested disk emptyDir sum + own peak) x headroom, at least
-	// floor; limit = request x limit_factor.
+	// floor; a regular init container carries only its own peak (it enters the pod's limit by a
+	// max and the kubelet checks no per-container limit on it). limit = request x limit_factor,
+	// at least log_floor (containerLogMaxSize x containerLogMaxFiles: the logs alone reach it).
 	ctr := "workload_container:ephemeral_storage_container_usage_bytes"
+	typ := "workload_container:ephemeral_storage_container_info:type"
 	r(ctr+maxStep, join("ephemeral_storage_container_usage_bytes", "", ", container"))
 	r(ctr+":peak", peak(ctr+maxStep))
+	r(typ, render(`max by ([[.C]]namespace, workload_kind, workload, container, container_type) (
+  ephemeral_storage_container_info{[[.S]]}
+  * on ([[.C]]namespace, pod) group_left (workload_kind, workload)
+  topk by ([[.C]]namespace, pod) (1, max by ([[.C]]namespace, pod, workload_kind, workload) (ephemeral_storage_pod_info{[[.S]]}))
+)`, d))
 	r("workload_container:ephemeral_storage_container_request_bytes:max", cur("ephemeral_storage_container_request_bytes", "", ", container"))
 	r("workload_container:ephemeral_storage_container_limit_bytes:max", cur("ephemeral_storage_container_limit_bytes", "", ", container"))
-	r("workload_container:ephemeral_storage_container_request_bytes:suggested", "clamp_min(\n  (\n    "+ctr+":peak\n    + on ("+wl+") group_left ()\n    (workload:ephemeral_storage_volume_size_limit_bytes:suggested_sum or on ("+wl+") group by ("+wl+") ("+ctr+":peak) * 0)\n  ) * "+num(rec.Headroom)+",\n  "+floor+"\n)")
-	r("workload_container:ephemeral_storage_container_limit_bytes:suggested", "workload_container:ephemeral_storage_container_request_bytes:suggested * "+num(rec.LimitFactor))
+	wlc := wl + ", container"
+	isInit := typ + `{container_type="init"}`
+	r("workload_container:ephemeral_storage_container_request_bytes:suggested", "clamp_min(\n  (\n    ("+ctr+":peak unless on ("+wlc+") "+isInit+")\n"+
+		"    + on ("+wl+") group_left ()\n    (workload:ephemeral_storage_volume_size_limit_bytes:suggested_sum or on ("+wl+") group by ("+wl+") ("+ctr+":peak) * 0)\n"+
+		"    or\n    "+ctr+":peak\n  ) * "+num(rec.Headroom)+",\n  "+floor+"\n)")
+	r("workload_container:ephemeral_storage_container_limit_bytes:suggested", "clamp_min(workload_container:ephemeral_storage_container_request_bytes:suggested * "+num(rec.LimitFactor)+", "+num(rec.LogFloor)+")")
 
-	// Pods: the pod's limit is the sum of its containers' limits; observed pod peak to compare.
+	// Pods: the kubelet's pod value (component-helpers resource aggregateContainerResourcesByFn):
+	// app containers and sidecars add up; a regular init container runs with the sidecars, so
+	// the pod's value is max(sum of the others, largest init + sidecars). Containers whose type
+	// is not known count as app containers.
+	podTotal := func(m string) string {
+		sidecars := "sum by (" + wl + ") (" + m + " and on (" + wlc + ") " + typ + `{container_type="sidecar"})`
+		inits := "max by (" + wl + ") (" + m + " and on (" + wlc + ") " + isInit + ")"
+		return "max by (" + wl + ") (\n  label_replace(sum by (" + wl + ") (" + m + " unless on (" + wlc + ") " + isInit + `), "phase", "running", "", "")` +
+			"\n  or\n  label_replace(" + inits + " + on (" + wl + ") (" + sidecars + " or " + inits + ` * 0), "phase", "init", "", "")` + "\n)"
+	}
 	pod := "workload:ephemeral_storage_pod_usage_bytes"
 	r(pod+maxStep, join("ephemeral_storage_pod_usage_bytes", "", ""))
 	r(pod+":peak", peak(pod+maxStep))
 	r("workload:ephemeral_storage_pod_request_bytes:max", cur("ephemeral_storage_pod_request_bytes", "", ""))
 	r("workload:ephemeral_storage_pod_limit_bytes:max", cur("ephemeral_storage_pod_limit_bytes", "", ""))
-	r("workload:ephemeral_storage_pod_request_bytes:suggested", "sum by ("+wl+") (workload_container:ephemeral_storage_container_request_bytes:suggested)")
-	r("workload:ephemeral_storage_pod_limit_bytes:suggested", "sum by ("+wl+") (workload_container:ephemeral_storage_container_limit_bytes:suggested)")
+	r("workload:ephemeral_storage_pod_request_bytes:suggested", podTotal("workload_container:ephemeral_storage_container_request_bytes:suggested"))
+	r("workload:ephemeral_storage_pod_limit_bytes:suggested", podTotal("workload_container:ephemeral_storage_container_limit_bytes:suggested"))
 	return rules
 }
 

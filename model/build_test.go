@@ -14,18 +14,34 @@ import (
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fixtures"
 )
 
 // The identity the fixtures README states, on every pod of every real recording: pod usage =
-// containers' rootfs + logs + local ephemeral volumes (disk emptyDir, configMap) + 4096 bytes of
-// pod logs and etc-hosts. It checks that volume types are resolved exactly as the kubelet
-// resolves them for PodStats.EphemeralStorage.
+// containers' rootfs + logs + local ephemeral volumes (disk emptyDir, configMap) + the pod's
+// pod-level logs and etc-hosts (calcEphemeralStorage, pkg/kubelet/stats/helper.go, v1.34.2): one block of the
+// kubelet's filesystem. It checks that volume types are resolved exactly as the kubelet resolves
+// them for PodStats.EphemeralStorage.
 func TestPodUsageIdentityOnRecordings(t *testing.T) {
+	type recording struct {
+		load     func(t *testing.T) *dump.Dump
+		etcHosts float64 // one block of the kubelet root's filesystem
+	}
+	recordings := map[string]recording{}
 	for _, v := range fixtures.Versions {
-		t.Run(v, func(t *testing.T) {
-			d := fixtures.Load(t, v)
+		recordings[v] = recording{func(t *testing.T) *dump.Dump { return fixtures.Load(t, v) }, 4096}
+	}
+	// The e2e kubelet's (v1.34.2, dedicated imagefs): limits, sizeLimits, a memory emptyDir, a
+	// sidecar; pods evicted under DiskPressure and their stats gone from the summary. Its root is
+	// a 300M ext4 image, which mkfs.ext4 formats with 1 KiB blocks.
+	for _, moment := range fixtures.E2E {
+		recordings["e2e-v1.34-"+moment] = recording{func(t *testing.T) *dump.Dump { return fixtures.LoadE2E(t, moment) }, 1024}
+	}
+	for name, r := range recordings {
+		t.Run(name, func(t *testing.T) {
+			d := r.load(t)
 			summary, err := d.Summary(context.Background())
 			require.NoError(t, err)
 			snap := model.Build(model.Inputs{Summary: summary, Pods: d.Pods, Now: d.Time()}, model.Options{ImageFs: model.ImageFsAuto})
@@ -42,7 +58,7 @@ func TestPodUsageIdentityOnRecordings(t *testing.T) {
 						sum += vol.Used.Value
 					}
 				}
-				assert.Equal(t, pod.Usage.Value, sum+4096, "%s/%s", pod.Namespace, pod.Name)
+				assert.Equal(t, pod.Usage.Value, sum+r.etcHosts, "%s/%s", pod.Namespace, pod.Name)
 			}
 		})
 	}

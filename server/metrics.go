@@ -15,9 +15,12 @@ import (
 )
 
 // Rendered is a pre-rendered part of the exposition: the storage series of the latest snapshot,
-// as text and as one gzip member of that text (spliced into gzip scrapes, gzip.go).
+// as one gzip member of their text (spliced into gzip scrapes, gzip.go) and the text's length, and
+// the text itself for scrapes without gzip. Both are shared by every scrape of a snapshot; the
+// text need only be held once a scrape has asked for it.
 type Rendered interface {
-	Render() (text, gz []byte, err error)
+	Compressed() (gz []byte, size int, err error)
+	Text() ([]byte, error)
 }
 
 // metricsHandler serves the live registry (self-metrics, build info, counters: small, gathered per
@@ -110,18 +113,19 @@ func (h *metricsHandler) gather(r *http.Request) (parts [][]byte, gzipped, ok bo
 			h.logger.Error("encoding self-metrics", "err", err)
 		}
 	}
-	text, gz, err := h.storage.Render()
+	gz, size, err := h.storage.Compressed()
 	if err != nil {
 		h.logger.Error("rendering storage metrics", "err", err)
 	}
-	if !acceptsGzip(r) {
-		return [][]byte{live.Bytes(), text}, false, true
+	deflate, crc, ok := memberBody(gz, size)
+	if acceptsGzip(r) && ok {
+		return [][]byte{gzipHeader, liveBlocks(live.Bytes()), deflate, gzipTrailer(live.Bytes(), crc, size)}, true, true
 	}
-	deflate, crc, ok := memberBody(gz, len(text))
-	if !ok { // no usable cached member: uncompressed is still a correct answer
-		return [][]byte{live.Bytes(), text}, false, true
+	text, err := h.storage.Text() // no usable member for gzip: uncompressed is still a correct answer
+	if err != nil {
+		h.logger.Error("rendering storage metrics", "err", err)
 	}
-	return [][]byte{gzipHeader, liveBlocks(live.Bytes()), deflate, gzipTrailer(live.Bytes(), crc, len(text))}, true, true
+	return [][]byte{live.Bytes(), text}, false, true
 }
 
 func earliest(a, b time.Time) time.Time {

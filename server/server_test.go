@@ -37,7 +37,8 @@ func rendered(text []byte) fixedRendered {
 	return fixedRendered{text: text, gz: buf.Bytes()}
 }
 
-func (f fixedRendered) Render() ([]byte, []byte, error) { return f.text, f.gz, nil }
+func (f fixedRendered) Compressed() ([]byte, int, error) { return f.gz, len(f.text), nil }
+func (f fixedRendered) Text() ([]byte, error)            { return f.text, nil }
 
 const storageText = "# HELP ephemeral_storage_pod_usage_bytes u\n# TYPE ephemeral_storage_pod_usage_bytes gauge\nephemeral_storage_pod_usage_bytes{pod=\"p\"} 42\n"
 

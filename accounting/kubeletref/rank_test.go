@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/fixtures"
 )
 
@@ -177,8 +178,16 @@ func TestRankDiskPressureAgainstKubelet(t *testing.T) {
 		"split": {DedicatedImageFs: true, SplitContainerFs: true},
 	}
 	signals := []string{accounting.SignalNodeFsAvailable, accounting.SignalNodeFsInodesFree, accounting.SignalImageFsAvailable, accounting.SignalImageFsInodesFree}
+	recordings := map[string]*dump.Dump{}
 	for _, v := range fixtures.Versions {
-		d := fixtures.Load(t, v)
+		recordings[v] = fixtures.Load(t, v)
+	}
+	// The e2e kubelet's: its pods' real requests, a priority class and a sidecar, on a dedicated
+	// imagefs (the kubelet evicted hog, then mixed, as ranked here: TestDiskPressure in test/e2e).
+	for _, moment := range fixtures.E2E {
+		recordings["e2e-v1.34-"+moment] = fixtures.LoadE2E(t, moment)
+	}
+	for v, d := range recordings {
 		summary, err := d.Summary(context.Background())
 		if err != nil {
 			t.Fatal(err)

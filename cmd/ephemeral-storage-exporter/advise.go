@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -82,6 +83,15 @@ func runAdvise(o *adviseOptions, out io.Writer) error {
 	}
 	sizing := advise.DefaultSizing()
 	sizing.Headroom = o.headroom
+	if o.kubeletConfig != "" {
+		raw, err := os.ReadFile(o.kubeletConfig)
+		if err != nil {
+			return fmt.Errorf("--kubelet.config: %w", err)
+		}
+		if sizing.LogRotation, err = advise.ParseLogRotation(raw, o.kubeletConfig); err != nil {
+			return fmt.Errorf("--kubelet.config: %w", err)
+		}
+	}
 	return advise.Analyze(in, sizing).Write(out, o.output)
 }
 

@@ -39,3 +39,24 @@ func TestAdviseNamespace(t *testing.T) {
 	assert.Contains(t, out.String(), "== db StatefulSet/postgres")
 	assert.NotContains(t, out.String(), "== shop")
 }
+
+// --kubelet.config replaces the default log rotation floor (10Mi x 5) and the output says where
+// the floor comes from.
+func TestAdviseKubeletConfig(t *testing.T) {
+	for _, tc := range []struct {
+		config, wantLogs, wantEtcd string
+	}{
+		{"", "container limits at least 50Mi = containerLogMaxSize 10Mi x containerLogMaxFiles 5 (kubelet default)", "10Mi               50Mi "},
+		{"../../advise/testdata/kubelet-config-synthetic.yaml", "container limits at least 80Mi = containerLogMaxSize 20Mi x containerLogMaxFiles 4 (kubelet config ../../advise/testdata/kubelet-config-synthetic.yaml)", "10Mi               80Mi "},
+	} {
+		o := adviseDefaults()
+		o.sample, o.namespace, o.kubeletConfig = true, "kube-system", tc.config
+		var out bytes.Buffer
+		require.NoError(t, runAdvise(o, &out))
+		assert.Contains(t, out.String(), "logs:   "+tc.wantLogs+"\n")
+		assert.Contains(t, out.String(), tc.wantEtcd, "etcd's limit is the log floor")
+	}
+	o := adviseDefaults()
+	o.sample, o.kubeletConfig = true, "does-not-exist.yaml"
+	assert.ErrorContains(t, runAdvise(o, &bytes.Buffer{}), "--kubelet.config")
+}

@@ -22,14 +22,15 @@ const program = "ephemeral-storage-exporter"
 const defaultMaxResponseSize = "5MiB"
 
 // defaultGCPercent trades a little CPU for a lower peak: the heap is mostly the summary being
-// decoded, garbage a cycle later, and at 250 pods GOGC=50 takes peak RSS from 42 to 37 MiB
+// decoded, garbage a cycle later, and at 250 pods GOGC=50 against 100 takes ~3.5 MiB off peak RSS
 // (docs/performance.md). GOGC in the environment overrides it.
 const defaultGCPercent = 50
 
 // memoryLimitShare of the container's memory limit, given in bytes by the downward API as
 // MEMORY_LIMIT, becomes the Go soft memory limit unless GOMEMLIMIT is set: near it the GC works
 // harder instead of letting the heap reach the limit. The rest is for what the Go limit does not
-// count: the binary's resident pages, about 18 MiB (docs/performance.md).
+// count: the binary's resident pages, about 18 MiB at start and 6 MiB once the startup pages are
+// released (binarypages_linux.go, docs/performance.md).
 const memoryLimitShare = 0.6
 
 func main() {

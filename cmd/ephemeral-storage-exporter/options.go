@@ -75,13 +75,19 @@ func parse(args []string) (string, *options, error) {
 
 // accountingOptions say how the kubelet accounts and evicts, where it cannot be read from it.
 type accountingOptions struct {
-	evictionHard string
-	imageFs      string
+	evictionHard, evictionSoft, evictionSoftGracePeriod, evictionMinimumReclaim string
+	imageFs                                                                     string
 }
 
 func (o *accountingOptions) AddFlags(fg flagGroup) {
 	fg.Flag("eviction.hard", "The kubelet's hard eviction thresholds for storage signals, in the kubelet's syntax.").
 		Default(accounting.DefaultEvictionHard).StringVar(&o.evictionHard)
+	fg.Flag("eviction.soft", "The kubelet's soft eviction thresholds for storage signals, in the kubelet's syntax (nodefs.available<15%); each needs a grace period.").
+		StringVar(&o.evictionSoft)
+	fg.Flag("eviction.soft-grace-period", "How long each soft threshold must be met before the kubelet evicts, in the kubelet's syntax (nodefs.available=1m30s).").
+		StringVar(&o.evictionSoftGracePeriod)
+	fg.Flag("eviction.minimum-reclaim", "How much the kubelet frees beyond a threshold once it evicts, in the kubelet's syntax (nodefs.available=500Mi).").
+		StringVar(&o.evictionMinimumReclaim)
 	fg.Flag("kubelet.imagefs", "Whether images live on a dedicated filesystem, so the kubelet does not count container rootfs against limits: auto (inferred from the summary), dedicated or shared.").
 		Default(string(model.ImageFsAuto)).EnumVar(&o.imageFs, string(model.ImageFsAuto), string(model.ImageFsDedicated), string(model.ImageFsShared))
 }
@@ -92,11 +98,47 @@ func (o *accountingOptions) Validate() error {
 }
 
 func (o *accountingOptions) modelOptions() (model.Options, error) {
-	thresholds, err := accounting.ParseThresholds(o.evictionHard)
+	thresholds, err := o.thresholds()
 	if err != nil {
-		return model.Options{}, fmt.Errorf("--eviction.hard: %w", err)
+		return model.Options{}, err
 	}
 	return model.Options{ImageFs: model.ImageFsMode(o.imageFs), Thresholds: thresholds}, nil
+}
+
+// thresholds parses the eviction.* flags as the kubelet parses its --eviction-* flags
+// (ParseThresholdConfig, pkg/kubelet/eviction/helpers.go): hard and soft "signal<value", grace
+// periods and reclaims "signal=value". Each flag is checked on its own first, so an error names it.
+func (o *accountingOptions) thresholds() ([]accounting.Threshold, error) {
+	specs := []struct {
+		flag, spec, sep string
+		check           func(m map[string]string) error
+	}{
+		{"eviction.hard", o.evictionHard, "<", func(m map[string]string) error { return parseOnly(m, nil, nil, nil) }},
+		{"eviction.soft", o.evictionSoft, "<", func(m map[string]string) error { return parseOnly(m, nil, nil, nil) }},
+		{"eviction.soft-grace-period", o.evictionSoftGracePeriod, "=", func(m map[string]string) error { return parseOnly(nil, nil, m, nil) }},
+		{"eviction.minimum-reclaim", o.evictionMinimumReclaim, "=", func(m map[string]string) error { return parseOnly(nil, nil, nil, m) }},
+	}
+	maps := make([]map[string]string, len(specs))
+	for i, f := range specs {
+		m, err := accounting.ParseStatements(f.spec, f.sep)
+		if err == nil {
+			err = f.check(m)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", f.flag, err)
+		}
+		maps[i] = m
+	}
+	thresholds, err := accounting.ParseThresholdConfig(maps[0], maps[1], maps[2], maps[3])
+	if err != nil { // every flag parsed alone: what is left is a soft threshold without its period
+		return nil, fmt.Errorf("--eviction.soft-grace-period: %w", err)
+	}
+	return thresholds, nil
+}
+
+func parseOnly(hard, soft, gracePeriods, minReclaims map[string]string) error {
+	_, err := accounting.ParseThresholdConfig(hard, soft, gracePeriods, minReclaims)
+	return err
 }
 
 // webOptions say how metrics are served.
@@ -172,7 +214,7 @@ func (o *serveOptions) AddFlags(cmd flagGroup) {
 	cmd.Flag("kubelet.min-interval", "One summary request per interval (jittered ±10%), in the background, however many scrapers ask.").Default("10s").DurationVar(&o.minInterval)
 	cmd.Flag("kubelet.max-staleness", "Storage series are dropped once the last good summary is older than this.").Default("5m").DurationVar(&o.maxStaleness)
 	cmd.Flag("kubelet.max-response-size", "Larger summaries (decompressed) are refused.").Default(defaultMaxResponseSize).BytesVar(&o.maxResponseSize)
-	cmd.Flag("eviction.from-configz", "Read evictionHard from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to --eviction.hard.").BoolVar(&o.evictionFromConfigz)
+	cmd.Flag("eviction.from-configz", "Read the eviction thresholds, grace periods and minimum reclaims from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to the --eviction.* flags.").BoolVar(&o.evictionFromConfigz)
 	cmd.Flag("kube.resync", "Resync period of the pod and node informers.").Default("10m").DurationVar(&o.informerResync)
 	cmd.Flag("events.cluster-watch", "Watch the Events of the whole cluster (reason=Evicted, this node's Node Events and, with --events.watch-failed, reason=Failed) and filter them to this node, as agents did before the `events` role; each agent then receives every node's Events. Default: no Event watch, the `events` role counts what only Events show.").
 		BoolVar(&o.eventsClusterWatch)
@@ -267,6 +309,7 @@ type adviseOptions struct {
 	sample        bool
 	fromEvents    bool
 	kubeconfig    string
+	kubeletConfig string
 }
 
 func (o *adviseOptions) AddFlags(cmd flagGroup) {
@@ -285,6 +328,7 @@ func (o *adviseOptions) AddFlags(cmd flagGroup) {
 	cmd.Flag("sample", "Advise from the embedded sample node (a snapshot, not a window).").BoolVar(&o.sample)
 	cmd.Flag("from-events", "Advise on read-only root filesystems from the agent's ReadOnlyWriteFailed Events in the API server (no Prometheus needed): a writable emptyDir where the writes failed.").BoolVar(&o.fromEvents)
 	cmd.Flag("kubeconfig", "Kubeconfig for --from-events; in-cluster config when empty.").Envar("KUBECONFIG").StringVar(&o.kubeconfig)
+	cmd.Flag("kubelet.config", "The nodes' KubeletConfiguration file or saved /configz answer: its containerLogMaxSize x containerLogMaxFiles is the floor of every container limit (default 10Mi x 5, the kubelet's).").StringVar(&o.kubeletConfig)
 }
 
 func (o *adviseOptions) Validate() error {

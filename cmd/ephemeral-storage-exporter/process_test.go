@@ -294,6 +294,9 @@ func TestPeakRSSAt250Pods(t *testing.T) {
 	p := startBinary(t, plainBinary, []string{"NODE_NAME=" + synthetic.NodeName, os.Getenv("AGENT_ENV")}, c.flags...)
 	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
 
+	// The binary's pages referenced from here on are its working set in steady state; the rest of
+	// its file-backed RSS was touched at start (init of every package) or mapped around a touch.
+	clearRefs := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("1"), 0)
 	var series int
 	for i := range 50 {
 		require.NoError(t, c.kubelet.SetSummary(synthetic.Generate(250, uint64(i)).Summary))
@@ -304,13 +307,60 @@ func TestPeakRSSAt250Pods(t *testing.T) {
 		before := c.kubelet.Requests.Load()
 		require.Eventually(t, func() bool { return c.kubelet.Requests.Load() > before }, 10*time.Second, 10*time.Millisecond)
 	}
+	if a := os.Getenv("FP_PPROF_FETCH"); a != "" {
+		for _, prof := range []string{"heap", "allocs"} {
+			resp, err := http.Get("http://" + a + "/debug/pprof/" + prof)
+			require.NoError(t, err)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, os.WriteFile("/tmp/fp-"+prof+".pprof", b, 0o644))
+		}
+	}
 	hwm := procStatusBytes(t, p.cmd.Process.Pid, "VmHWM")
 	anon, file := procStatusBytes(t, p.cmd.Process.Pid, "RssAnon"), procStatusBytes(t, p.cmd.Process.Pid, "RssFile")
 	_, metrics := p.get("/metrics")
 	cpu := mustSample(t, metrics, "process_cpu_seconds_total")
+	for _, m := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_sys_bytes", "go_memstats_heap_released_bytes", "go_memstats_stack_sys_bytes", "go_memstats_sys_bytes", "go_memstats_next_gc_bytes", "go_goroutines"} {
+		t.Logf("%s %.0f", m, mustSample(t, metrics, m))
+	}
 	t.Logf("peak RSS at 250 pods: %.1f MiB (now: anonymous %.1f MiB, file-backed %.1f MiB; %d series, %d kubelet requests, %.2f s CPU)",
 		float64(hwm)/(1<<20), float64(anon)/(1<<20), float64(file)/(1<<20), series, c.kubelet.Requests.Load(), cpu)
-	assert.Less(t, hwm, int64(40<<20), "issue 5 target: peak RSS under 40 MiB at 250 pods")
+	if clearRefs == nil {
+		rss, referenced := binaryPages(t, p.cmd.Process.Pid, plainBinary)
+		t.Logf("the binary's mapped pages: %.1f MiB resident, %.1f MiB referenced during the 50 cycles", float64(rss)/(1<<20), float64(referenced)/(1<<20))
+	}
+	// Alone, the peak is 20-21 MiB; under a parallel `make test` the pages of the binary used
+	// again are read back in larger pieces (up to 23.4 MiB, 28 MiB before MADV_RANDOM). The
+	// issue's 24 MiB is asserted on request (PERF_TARGETS=1); by default a bound that still fails
+	// without the release of the binary's pages (32.8-33.4 MiB).
+	assert.LessOrEqual(t, hwm, int64(29<<20), "peak RSS at 250 pods, binary pages released")
+	if os.Getenv("PERF_TARGETS") != "" {
+		assert.LessOrEqual(t, hwm, int64(24<<20), "issue 19 target: peak RSS at most 24 MiB at 250 pods")
+	}
+}
+
+// binaryPages sums the Rss and Referenced of the mappings of file in /proc/<pid>/smaps, in bytes.
+func binaryPages(t *testing.T, pid int, file string) (rss, referenced int64) {
+	t.Helper()
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	require.NoError(t, err)
+	inFile := false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":"):
+			inFile = fields[len(fields)-1] == file
+		case inFile && len(fields) == 3 && (fields[0] == "Rss:" || fields[0] == "Referenced:"):
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			require.NoError(t, err)
+			if fields[0] == "Rss:" {
+				rss += kb << 10
+			} else {
+				referenced += kb << 10
+			}
+		}
+	}
+	return rss, referenced
 }
 
 // procStatusBytes reads a kB field of /proc/<pid>/status, in bytes.

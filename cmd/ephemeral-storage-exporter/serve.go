@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,7 +67,11 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 	}
 	reg := prometheus.NewRegistry()
 	var exposition *collector.Exposition
-	agentOpts.OnSnapshot = func() { _, _, _ = exposition.Render() } // errors resurface in the scrape
+	var released sync.Once
+	agentOpts.OnSnapshot = func() {
+		_, _, _ = exposition.Compressed() // errors resurface in the scrape; the text is inflated only for a scrape without gzip
+		released.Do(func() { releaseStartupPages(logger) })
+	}
 	a := agent.New(agentOpts, kubeletClient, view, logger, reg)
 	exposition = collector.NewExposition(a)
 	eventsSynced, err := detectEvents(ctx, o, client, restConfig, view, a.Snapshot, logger, reg)
@@ -79,6 +84,10 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collector.NewInformerSynced(o.nodeName, informersSynced(view, eventsSynced)),
 	)
+	// Everything is initialised: the binary's pages touched only by init can go before the first
+	// fetch raises the heap, and again after the first snapshot (the one-time paths of a first
+	// list, handshake and cycle).
+	releaseStartupPages(logger)
 	view.Start(ctx)
 	// The summary is fetched in the background, scrapes are served from memory. The first fetch
 	// waits for the pods, so that its snapshot joins them; an API server that is down delays the
@@ -206,7 +215,7 @@ func apiServerConfig(kubeconfig string) (*rest.Config, error) {
 }
 
 // evictionFromConfigz reads the kubelet's hard and soft thresholds, grace periods, minimum
-// reclaims and localStorageCapacityIsolation from /configz, falling back to --eviction.hard.
+// reclaims and localStorageCapacityIsolation from /configz, falling back to the --eviction.* flags.
 func evictionFromConfigz(ctx context.Context, k *kubelet.Client, fallback []accounting.Threshold, logger *slog.Logger) ([]accounting.Threshold, *bool) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -219,6 +228,11 @@ func evictionFromConfigz(ctx context.Context, k *kubelet.Client, fallback []acco
 			return thresholds, cfg.LocalStorageCapacityIsolation
 		}
 	}
-	logger.Warn("could not read eviction thresholds from /configz; using --eviction.hard", "err", err)
+	logger.Warn("could not read eviction thresholds from /configz; using the --eviction.* flags", "err", err)
 	return fallback, nil
+}
+
+func releaseStartupPages(logger *slog.Logger) {
+	advised, err := releaseBinaryPages()
+	logger.Debug("released the binary's startup pages", "advised_bytes", advised, "err", err)
 }

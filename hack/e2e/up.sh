@@ -258,6 +258,25 @@ write_kubeconfig "$W/kubelet.kubeconfig" "$NODE_TOKEN"
 api -X POST -H 'Content-Type: application/json' "$APISERVER/api/v1/namespaces/default/serviceaccounts" \
   -d '{"metadata":{"name":"default"}}' >/dev/null
 
+# --- loop filesystems (E2E_LOOP_NODEFS=1, E2E_LOOP_IMAGEFS=1; the DiskPressure run of run.sh) ---
+# The kubelet's root dir (nodefs) and containerd's root (a dedicated imagefs) on ext4 images of
+# their own, so that node pressure is real and never touches the host. The images live in the
+# work dir: teardown unmounts everything under it (mount -o loop detaches the device on unmount)
+# and removes it. Sizes differ on purpose: the summary has no device numbers, and the agent tells
+# two filesystems apart by capacity. E2E_NODEFS_AVAILABLE is the kubelet's nodefs.available.
+loop_fs() { # loop_fs NAME SIZE DIR
+  mkdir -p "$W/loop" "$3"
+  truncate -s "$2" "$W/loop/$1.img"
+  mkfs.ext4 -q -F -m 0 "$W/loop/$1.img"
+  mount -o loop "$W/loop/$1.img" "$3" || die "mount -o loop $1 on $3"
+  step "loop fs $1 ($2) on $3: $(df -B1 --output=size,avail "$3" | tail -1)"
+}
+[[ -z "${E2E_LOOP_NODEFS:-}" ]] || loop_fs nodefs 300M "$W/kubelet"
+[[ -z "${E2E_LOOP_IMAGEFS:-}" ]] || loop_fs imagefs 400M "$W/containerd/root"
+E2E_NODEFS_AVAILABLE=${E2E_NODEFS_AVAILABLE:-1%}
+export E2E_LOOP_NODEFS E2E_LOOP_IMAGEFS
+# --- end loop filesystems ---
+
 # ---------------------------------------------------------------------------------------------
 # 5. containerd + runc.
 step "containerd"
@@ -330,6 +349,10 @@ syncFrequency: 10s
 fileCheckFrequency: 10s
 EOF
 export E2E_EVICTION_HARD="nodefs.available<1%,nodefs.inodesFree<1%,imagefs.available<1%,imagefs.inodesFree<1%"
+# --- loop filesystems: the nodefs.available threshold of the DiskPressure run ---
+sed -i "s#^  nodefs.available: 1%\$#  nodefs.available: $E2E_NODEFS_AVAILABLE#" "$W/kubelet/config.yaml"
+E2E_EVICTION_HARD=${E2E_EVICTION_HARD/nodefs.available<1%/nodefs.available<$E2E_NODEFS_AVAILABLE}
+# --- end loop filesystems ---
 start kubelet "$K8S_BIN/kubelet" --config "$W/kubelet/config.yaml" --kubeconfig "$W/kubelet.kubeconfig" \
   --hostname-override "$E2E_NODE" --root-dir "$W/kubelet" --cert-dir "$W/kubelet/pki" --v 2
 wait_for 120 "node $E2E_NODE registered" api "$APISERVER/api/v1/nodes/$E2E_NODE"
