@@ -1,7 +1,8 @@
 // Command ephemeral-storage-exporter is the per-node agent: it reads its node's kubelet summary,
 // joins it with the node's pod specs and serves, on /metrics, local ephemeral storage usage next
-// to the limits the kubelet evicts on. `replay` runs the same pipeline on saved files; `events` is
-// the cluster-scoped role that counts what only Events show.
+// to the limits the kubelet evicts on. `replay` runs the same pipeline on saved files. The
+// cluster-scoped events role is its own binary, cmd/ephemeral-storage-events, so that the agent
+// links neither leader election nor the generated clientset.
 package main
 
 import (
@@ -53,8 +54,6 @@ func main() {
 		err = runReplay(o.replay, logger)
 	case cmdAdvise:
 		err = runAdvise(o.advise, os.Stdout)
-	case cmdEvents:
-		err = runEvents(o.events, logger)
 	}
 	if err != nil {
 		logger.Error("exiting", "err", err)

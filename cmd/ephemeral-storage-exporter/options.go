@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -11,11 +10,10 @@ import (
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
-	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/advise"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/internal/cli"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
@@ -23,18 +21,12 @@ import (
 // reads (AddFlags) and checks them in one place (Validate), as metrics-server does. Flags shared by
 // several subcommands are small structs embedded in each.
 
-// flagGroup is what flags are registered on: the application or one of its commands.
-type flagGroup interface {
-	Flag(name, help string) *kingpin.FlagClause
-}
-
 // options is the whole command line.
 type options struct {
 	log    promslog.Config
 	serve  *serveOptions
 	replay *replayOptions
 	advise *adviseOptions
-	events *eventsOptions
 }
 
 // Subcommand names.
@@ -50,11 +42,10 @@ func newApp() (*kingpin.Application, *options) {
 	app := kingpin.New(program, "Exports local ephemeral storage usage against the limits the kubelet evicts on.")
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
-	o := &options{serve: &serveOptions{}, replay: &replayOptions{}, advise: &adviseOptions{}, events: &eventsOptions{}}
+	o := &options{serve: &serveOptions{}, replay: &replayOptions{}, advise: &adviseOptions{}}
 	promslogflag.AddFlags(app, &o.log)
 	o.serve.AddFlags(app.Command(cmdServe, "Run the agent against the node's kubelet and the API server (default).").Default())
 	o.replay.AddFlags(app.Command(cmdReplay, "Run the pipeline on a saved summary and pod list (default: the embedded sample node)."))
-	o.events.AddFlags(app.Command(cmdEvents, "Run the cluster-scoped events role: one leader-elected replica watches the Events only Events show and counts them per node and workload."))
 	o.advise.AddFlags(app.Command(cmdAdvise, "Suggest emptyDir sizeLimits, ephemeral-storage requests/limits and read-only roots per workload, from Prometheus or a saved summary."))
 	return app, o
 }
@@ -66,7 +57,7 @@ func parse(args []string) (string, *options, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	validate := map[string]func() error{cmdServe: o.serve.Validate, cmdReplay: o.replay.Validate, cmdAdvise: o.advise.Validate, cmdEvents: o.events.Validate}[cmd]
+	validate := map[string]func() error{cmdServe: o.serve.Validate, cmdReplay: o.replay.Validate, cmdAdvise: o.advise.Validate}[cmd]
 	if err := validate(); err != nil {
 		return "", nil, err
 	}
@@ -79,7 +70,7 @@ type accountingOptions struct {
 	imageFs                                                                     string
 }
 
-func (o *accountingOptions) AddFlags(fg flagGroup) {
+func (o *accountingOptions) AddFlags(fg cli.FlagGroup) {
 	fg.Flag("eviction.hard", "The kubelet's hard eviction thresholds for storage signals, in the kubelet's syntax.").
 		Default(accounting.DefaultEvictionHard).StringVar(&o.evictionHard)
 	fg.Flag("eviction.soft", "The kubelet's soft eviction thresholds for storage signals, in the kubelet's syntax (nodefs.available<15%); each needs a grace period.").
@@ -141,39 +132,10 @@ func parseOnly(hard, soft, gracePeriods, minReclaims map[string]string) error {
 	return err
 }
 
-// webOptions say how metrics are served.
-type webOptions struct {
-	telemetryPath string
-	maxRequests   int
-	probeAddress  string
-	toolkit       *web.FlagConfig
-}
-
-// AddFlags registers the serving flags; probes only where there is a readiness to probe.
-func (o *webOptions) AddFlags(fg flagGroup, probes bool) {
-	fg.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.telemetryPath)
-	fg.Flag("web.max-requests", "Maximum number of concurrent scrapes; 0 means no limit.").Default("40").IntVar(&o.maxRequests)
-	if probes {
-		fg.Flag("web.probe-address", "Also serve /healthz and /readyz, without TLS or authentication, on this address (for the kubelet's probes when --web.config.file enables basic auth); empty: only on the main listener.").
-			StringVar(&o.probeAddress)
-	}
-	o.toolkit = kingpinflag.AddFlags(fg, ":9847")
-}
-
-func (o *webOptions) Validate() error {
-	switch {
-	case !strings.HasPrefix(o.telemetryPath, "/"):
-		return fmt.Errorf("--web.telemetry-path %q: must start with /", o.telemetryPath)
-	case o.maxRequests < 0:
-		return fmt.Errorf("--web.max-requests %d: must be 0 (no limit) or more", o.maxRequests)
-	}
-	return nil
-}
-
 // serveOptions are the live agent's flags.
 type serveOptions struct {
 	accounting            accountingOptions
-	web                   webOptions
+	web                   cli.WebOptions
 	nodeName, nodeIP      string
 	kubeconfig            string
 	kubeletMode           string
@@ -198,7 +160,7 @@ type serveOptions struct {
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
 
-func (o *serveOptions) AddFlags(cmd flagGroup) {
+func (o *serveOptions) AddFlags(cmd cli.FlagGroup) {
 	o.accounting.AddFlags(cmd)
 	o.web.AddFlags(cmd, true)
 	cmd.Flag("node.name", "The node this agent watches.").Envar("NODE_NAME").StringVar(&o.nodeName)
@@ -266,12 +228,12 @@ func (o *serveOptions) Validate() error {
 // replayOptions are the flags of `replay`.
 type replayOptions struct {
 	accounting          accountingOptions
-	web                 webOptions
+	web                 cli.WebOptions
 	summary, pods, node string
 	once                bool
 }
 
-func (o *replayOptions) AddFlags(cmd flagGroup) {
+func (o *replayOptions) AddFlags(cmd cli.FlagGroup) {
 	o.accounting.AddFlags(cmd)
 	o.web.AddFlags(cmd, false)
 	cmd.Flag("summary", "A saved /stats/summary response (JSON). Empty: the embedded sample node.").StringVar(&o.summary)
@@ -312,7 +274,7 @@ type adviseOptions struct {
 	kubeletConfig string
 }
 
-func (o *adviseOptions) AddFlags(cmd flagGroup) {
+func (o *adviseOptions) AddFlags(cmd cli.FlagGroup) {
 	o.accounting.AddFlags(cmd)
 	cmd.Flag("prometheus.url", "Base URL of the Prometheus server holding the agent's series (e.g. http://prometheus:9090).").StringVar(&o.prometheusURL)
 	cmd.Flag("prometheus.timeout", "Timeout of the whole analysis against Prometheus.").Default("2m").DurationVar(&o.timeout)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os/signal"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
@@ -25,6 +23,7 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect/logscan"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/internal/cli"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
@@ -37,7 +36,7 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	restConfig, client, err := apiServerClient(o.kubeconfig)
+	restConfig, client, err := cli.APIServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -109,19 +108,19 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 		return nil
 	}
 	handler, err := server.Handler(server.Options{
-		TelemetryPath: o.web.telemetryPath, MaxRequests: o.web.maxRequests, Timeout: o.timeout + 5*time.Second,
+		TelemetryPath: o.web.TelemetryPath, MaxRequests: o.web.MaxRequests, Timeout: o.timeout + 5*time.Second,
 		Version: version.Info(), Ready: ready,
 	}, reg, exposition, a, logger)
 	if err != nil {
 		return err
 	}
-	if o.web.probeAddress != "" {
-		if _, err := server.StartProbes(ctx, o.web.probeAddress, server.ProbeHandler(ready), logger); err != nil {
+	if o.web.ProbeAddress != "" {
+		if _, err := server.StartProbes(ctx, o.web.ProbeAddress, server.ProbeHandler(ready), logger); err != nil {
 			return err
 		}
 	}
 	logger.Info("starting", "version", version.Info(), "node", o.nodeName, "kubelet_mode", o.kubeletMode)
-	return server.ListenAndServe(ctx, handler, o.web.toolkit, logger)
+	return server.ListenAndServe(ctx, handler, o.web.Toolkit, logger)
 }
 
 // informersSynced are the watches the agent reports on: the Event watches only when it has them.
@@ -191,27 +190,6 @@ func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Confi
 	go poster.Run(ctx)
 	source := corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName}
 	return detect.NewHinter(poster.Post, source, o.readOnlyHintInterval, nil), nil
-}
-
-// apiServerClient is the API server's config and client: in-cluster, or from a kubeconfig.
-func apiServerClient(kubeconfig string) (*rest.Config, *kube.Client, error) {
-	restConfig, err := apiServerConfig(kubeconfig)
-	if err != nil {
-		return nil, nil, err
-	}
-	client, err := kube.NewClient(restConfig)
-	return restConfig, client, err
-}
-
-func apiServerConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster API server config (set --kubeconfig outside a cluster): %w", err)
-		}
-		return cfg, nil
-	}
-	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }
 
 // evictionFromConfigz reads the kubelet's hard and soft thresholds, grace periods, minimum

@@ -1,6 +1,12 @@
+// Command ephemeral-storage-events is the cluster-scoped events role: one leader-elected replica
+// for the cluster watches the Events only Events show and counts them per node and workload. It is
+// its own binary, beside the agent (cmd/ephemeral-storage-exporter) in the same image, so that the
+// agent on every node links neither client-go's leader election nor its generated clientset.
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -11,9 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,20 +34,56 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/internal/cli"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/server"
 )
 
-// The events role: one Deployment for the cluster watches the Events that only Events show and
-// counts them with node and workload labels (detect.ClusterCounter says which signal it owns).
-// Replicas elect a leader through a Lease; only the leader watches and exports the counters, so
-// that a rollout's two replicas neither double the API server's work nor the counts.
+const program = "ephemeral-storage-events"
 
-const cmdEvents = "events"
+// Replicas elect a leader through a Lease; only the leader watches and exports the counters
+// (detect.ClusterCounter says which signal it owns), so that a rollout's two replicas neither
+// double the API server's work nor the counts.
 
-// eventsOptions are the flags of `events`.
+func main() {
+	o, logConfig, err := parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: error: %v, try --help\n", program, err)
+		os.Exit(1)
+	}
+	logger := promslog.New(logConfig)
+	if err := runEvents(o, logger); err != nil {
+		logger.Error("exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+// newApp builds the command line: the log flags and the events role's.
+func newApp() (*kingpin.Application, *eventsOptions, *promslog.Config) {
+	app := kingpin.New(program, "Runs the cluster-scoped events role of ephemeral-storage-exporter: one leader-elected replica watches the Events only Events show and counts them per node and workload.")
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+	o, logConfig := &eventsOptions{}, &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	o.AddFlags(app)
+	return app, o, logConfig
+}
+
+// parse parses and validates a command line.
+func parse(args []string) (*eventsOptions, *promslog.Config, error) {
+	app, o, logConfig := newApp()
+	if _, err := app.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if err := o.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return o, logConfig, nil
+}
+
+// eventsOptions are the events role's flags.
 type eventsOptions struct {
-	web            webOptions
+	web            cli.WebOptions
 	kubeconfig     string
 	informerResync time.Duration
 	leaseNamespace string
@@ -49,7 +94,7 @@ type eventsOptions struct {
 	retryPeriod    time.Duration
 }
 
-func (o *eventsOptions) AddFlags(cmd flagGroup) {
+func (o *eventsOptions) AddFlags(cmd cli.FlagGroup) {
 	o.web.AddFlags(cmd, true)
 	cmd.Flag("kubeconfig", "Kubeconfig for out-of-cluster access; in-cluster config when empty.").Envar("KUBECONFIG").StringVar(&o.kubeconfig)
 	cmd.Flag("kube.resync", "Resync period of the Event informers.").Default("10m").DurationVar(&o.informerResync)
@@ -91,7 +136,7 @@ func (o *eventsOptions) Validate() error {
 // Lease exits: the next process starts with fresh counters and a fresh watch, as after a restart.
 func runEvents(o *eventsOptions, logger *slog.Logger) error {
 	klog.SetSlogLogger(logger)
-	restConfig, client, err := apiServerClient(o.kubeconfig)
+	restConfig, client, err := cli.APIServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -115,19 +160,19 @@ func runEvents(o *eventsOptions, logger *slog.Logger) error {
 		return err
 	}
 	handler, err := server.Handler(server.Options{
-		TelemetryPath: o.web.telemetryPath, MaxRequests: o.web.maxRequests, Timeout: 10 * time.Second,
+		TelemetryPath: o.web.TelemetryPath, MaxRequests: o.web.MaxRequests, Timeout: 10 * time.Second,
 		Version: version.Info(), Ready: role.ready,
 	}, reg, noStorage{}, noRefresh{}, logger)
 	if err != nil {
 		return err
 	}
-	if o.web.probeAddress != "" {
-		if _, err := server.StartProbes(ctx, o.web.probeAddress, server.ProbeHandler(role.ready), logger); err != nil {
+	if o.web.ProbeAddress != "" {
+		if _, err := server.StartProbes(ctx, o.web.ProbeAddress, server.ProbeHandler(role.ready), logger); err != nil {
 			return err
 		}
 	}
 	served := make(chan error, 1)
-	go func() { served <- server.ListenAndServe(ctx, handler, o.web.toolkit, logger) }()
+	go func() { served <- server.ListenAndServe(ctx, handler, o.web.Toolkit, logger) }()
 	logger.Info("starting the events role", "version", version.Info(), "lease", o.leaseNamespace+"/"+o.leaseName, "identity", o.identity)
 	elector.Run(ctx) // returns when ctx ends or the Lease is lost
 	if ctx.Err() == nil {
@@ -247,7 +292,15 @@ func (l *leaderOnly) Collect(ch chan<- prometheus.Metric) {
 // noStorage and noRefresh: the events role has no pre-rendered storage series and no snapshot.
 type noStorage struct{}
 
-func (noStorage) Render() (text, gz []byte, err error) { return nil, nil, nil }
+// emptyMember is the gzip member of no text, so that gzip scrapes stay gzip.
+var emptyMember = func() []byte {
+	var b bytes.Buffer
+	_ = gzip.NewWriter(&b).Close() // writes to memory: cannot fail
+	return b.Bytes()
+}()
+
+func (noStorage) Compressed() ([]byte, int, error) { return emptyMember, 0, nil }
+func (noStorage) Text() ([]byte, error)            { return nil, nil }
 
 type noRefresh struct{}
 
