@@ -76,10 +76,12 @@ func TestEventsRoleRender(t *testing.T) {
 			assert.Equal(t, sa.Name, spec.ServiceAccountName)
 			require.Len(t, spec.Containers, 1)
 			c := spec.Containers[0]
+			// The image's second binary, which alone links leader election.
+			assert.Equal(t, []string{"/bin/ephemeral-storage-events"}, c.Command)
 			require.NotEmpty(t, c.Args)
-			assert.Equal(t, "events", c.Args[0])
-			known := agentFlags(t)
-			for _, a := range c.Args[1:] {
+			known := binaryFlags(t, "ephemeral-storage-events")
+			require.True(t, known["leader-election.lease-name"], "flags not found in cmd/ephemeral-storage-events: %v", known)
+			for _, a := range c.Args {
 				name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
 				assert.True(t, known[name], "--%s is not a flag of the binary", name)
 			}

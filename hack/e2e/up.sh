@@ -55,6 +55,7 @@ export E2E_WORKDIR=$W
 mkdir -p "$W/bin"
 step "agent, kubectl plugin + test image binaries (go build -p ${E2E_GO_P:-1})"
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/ephemeral-storage-exporter" ./cmd/ephemeral-storage-exporter)
+(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/ephemeral-storage-events" ./cmd/ephemeral-storage-events)
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/kubectl-ephemeral_storage" ./cmd/kubectl-ephemeral_storage)
 (cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
 export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter E2E_PLUGIN_BIN=$W/bin/kubectl-ephemeral_storage

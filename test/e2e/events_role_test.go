@@ -20,7 +20,7 @@ import (
 // the args of the kustomize Deployment (deploy/kustomize/events/events.yaml, equal to the chart's
 // by deploy/test), and the eviction summed over both /metrics endpoints must be exactly one.
 
-// startEventsRole runs `events` with the Deployment's args, overriding only the listeners. It uses
+// startEventsRole runs the Deployment's command (cmd/ephemeral-storage-events) with its args, overriding only the listeners. It uses
 // the admin kubeconfig: its RBAC is checked by deploy/test (TestEventsRoleRender), not here. It
 // returns its metrics URL once it leads with its watches synced.
 func startEventsRole(t *testing.T, e env, hc *http.Client) string {
@@ -41,9 +41,11 @@ func startEventsRole(t *testing.T, e env, hc *http.Client) string {
 			dep = &d
 		}
 	}
-	if dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("%s: want a Deployment with one container", path)
+	if dep == nil || len(dep.Spec.Template.Spec.Containers) != 1 || len(dep.Spec.Template.Spec.Containers[0].Command) != 1 {
+		t.Fatalf("%s: want a Deployment with one container and its command", path)
 	}
+	// The Deployment's command is the image's second binary; hack/e2e/up.sh builds it beside the agent.
+	bin := filepath.Join(filepath.Dir(e.AgentBin), filepath.Base(dep.Spec.Template.Spec.Containers[0].Command[0]))
 	port, probePort := freePort(t), freePort(t)
 	overrides := map[string]string{
 		"web.listen-address": fmt.Sprintf("127.0.0.1:%d", port),
@@ -59,8 +61,8 @@ func startEventsRole(t *testing.T, e env, hc *http.Client) string {
 		args = append(args, a)
 	}
 	args = append(args, "--kubeconfig="+e.AdminKubeconfig)
-	t.Logf("events role args (from %s): %v", path, args)
-	startProcessEnv(t, e, "events-role", []string{"POD_NAMESPACE=default", "POD_NAME=e2e-events-0"}, append([]string{e.AgentBin}, args...)...)
+	t.Logf("events role (from %s): %s %v", path, bin, args)
+	startProcessEnv(t, e, "events-role", []string{"POD_NAMESPACE=default", "POD_NAME=e2e-events-0"}, append([]string{bin}, args...)...)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	eventually(t, 60*time.Second, 500*time.Millisecond, "events role leading, watches synced", func() (bool, string) {
 		code, body, err := get(hc, url+"/metrics", "")
