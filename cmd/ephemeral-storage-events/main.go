@@ -2,6 +2,10 @@
 // for the cluster watches the Events only Events show and counts them per node and workload. It is
 // its own binary, beside the agent (cmd/ephemeral-storage-exporter) in the same image, so that the
 // agent on every node links neither client-go's leader election nor its generated clientset.
+//
+// Replicas elect a leader through a Lease; only the leader watches and exports the counters
+// (detect.ClusterCounter says which signal it owns), so that a rollout's two replicas neither
+// double the API server's work nor the counts.
 package main
 
 import (
@@ -40,10 +44,6 @@ import (
 )
 
 const program = "ephemeral-storage-events"
-
-// Replicas elect a leader through a Lease; only the leader watches and exports the counters
-// (detect.ClusterCounter says which signal it owns), so that a rollout's two replicas neither
-// double the API server's work nor the counts.
 
 func main() {
 	o, logConfig, err := parse(os.Args[1:])
