@@ -29,7 +29,7 @@ if [[ ",${E2E_SCENARIOS:-main,diskpressure}," == *,diskpressure,* ]]; then
   mkdir -p "$dp"
   record=()
   [[ -z "${E2E_RECORD:-}" ]] || record=(E2E_RECORD_DIR="$ROOT/testdata/kubelet/e2e-v1.34")
-  env E2E_ARTIFACTS="$dp" E2E_LOOP_NODEFS=1 E2E_LOOP_IMAGEFS=1 E2E_NODEFS_AVAILABLE=30% E2E_RUN='^TestDiskPressure$' "${record[@]}" \
+  env E2E_ARTIFACTS="$dp" E2E_OPERATOR=0 E2E_LOOP_NODEFS=1 E2E_LOOP_IMAGEFS=1 E2E_NODEFS_AVAILABLE=30% E2E_RUN='^TestDiskPressure$' "${record[@]}" \
     "$ROOT/hack/e2e/up.sh" -- bash -c "$TEST_CMD" || rc=$?
   # Teardown unmounted the images (mount -o loop detaches on unmount) and removed them.
   if losetup -l -n -O BACK-FILE 2>/dev/null | grep -E '/ese-e2e\.[^/]+/loop/'; then

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Brings up a real single-node Kubernetes cluster on loopback, from a fresh machine:
-#   etcd (Debian etcd-server) -> kube-apiserver (built from k8s.io/kubernetes, see build-k8s.sh)
-#   -> containerd + runc (Debian) -> the suite's test image (imported, also the sandbox image)
+# Brings up a real single-node Kubernetes cluster, from a fresh machine, inside a network namespace
+# of its own (ese-e2e-<pid>: lo, and an interface with the node address $E2E_NODE_IP and the
+# kubernetes Service's ClusterIP; nothing is added to the machine's own interfaces):
+#   etcd (Debian etcd-server) -> kube-apiserver, kube-controller-manager, kube-scheduler (built from
+#   k8s.io/kubernetes, see build-k8s.sh) -> containerd + runc + CNI bridge/host-local (Debian)
+#   -> the suite's test image and the agent's image (buildah, from the repo's Dockerfile), imported
 #   -> kubelet (same build) registered as node $E2E_NODE, webhook authn/authz on.
+# The script runs twice: outside the namespace (packages, builds, images, the namespace itself),
+# then again inside it (E2E_NETNS set) for everything that runs; the outer one deletes the
+# namespace when the inner one ends.
 # Everything lives in a temp dir and is torn down on exit (EXIT/INT/TERM); every process log and a
 # dump of the cluster's state are kept under $E2E_ARTIFACTS.
 #
@@ -20,19 +26,56 @@ LOGS=$E2E_ARTIFACTS/logs
 mkdir -p "$LOGS"
 E2E_ARTIFACTS=$(cd "$E2E_ARTIFACTS" && pwd)
 LOGS=$E2E_ARTIFACTS/logs
-T0=$(date +%s)
+T0=${E2E_T0:-$(date +%s)}
 export E2E_T0=$T0   # the test's timing lines count from here too (timings.txt, report.txt)
+export E2E_NODE_IP=${E2E_NODE_IP:-10.201.0.10}   # the node's InternalIP, inside the namespace
 step() { echo "e2e [$(( $(date +%s) - T0 ))s] $*" | tee -a "$E2E_ARTIFACTS/timings.txt" >&2; }
 die() { echo "e2e: FAILED: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "must run as root (kubelet and containerd need it)"
 
 # ---------------------------------------------------------------------------------------------
+# The report (report.txt, also on stderr): written by whichever run of this script ends last.
+report() { # report RC: versions, phase durations, where the logs are -> report.txt, and stderr
+  local f=$E2E_ARTIFACTS/report.txt
+  {
+    echo "# e2e report ($(date -u +%Y-%m-%dT%H:%M:%SZ)), exit status $1"
+    echo
+    echo "## components (version, how started)"
+    cat "$E2E_ARTIFACTS/versions.txt" 2>/dev/null || echo "(versions not collected: failed before the binaries were built)"
+    echo
+    echo "## phases (start offset, duration until the next step, step)"
+    awk 'match($0, /^e2e \[[0-9]+s\] /) { t = substr($0, 6, RLENGTH - 8) + 0; n++; ts[n] = t; what[n] = substr($0, RLENGTH + 1) }
+         END { for (i = 1; i <= n; i++) printf "%5ds %5s  %s\n", ts[i], (i < n ? ts[i+1] - ts[i] "s" : ""), what[i] }' \
+      "$E2E_ARTIFACTS/timings.txt" 2>/dev/null
+    echo
+    echo "## results"
+    if [[ -f "$E2E_ARTIFACTS/go-test.log" ]]; then
+      grep -E '^\s*--- (PASS|FAIL|SKIP)|^(PASS|FAIL|ok)' "$E2E_ARTIFACTS/go-test.log" || true
+    else
+      echo "(no go-test.log)"
+    fi
+    if [[ -s "$E2E_ARTIFACTS/install-errors.txt" ]]; then
+      echo
+      echo "## install errors (the components' own messages)"
+      cat "$E2E_ARTIFACTS/install-errors.txt"
+    fi
+    echo
+    echo "## logs and artifacts (under $E2E_ARTIFACTS)"
+    (cd "$E2E_ARTIFACTS" && find . -maxdepth 2 -type f ! -name e2e.test ! -path './mixin/*' | sort | while read -r x; do
+      printf '  %-36s %8s bytes\n' "${x#./}" "$(stat -c %s "$x")"; done)
+  } >"$f"
+  echo >&2; cat "$f" >&2
+}
+
+if [[ -z "${E2E_NETNS:-}" ]]; then
+# ---------------------------------------------------------------------------------------------
 # 1. Packages (idempotent: apt only when something is missing).
 need_pkgs=()
 for pair in etcd:etcd-server containerd:containerd runc:runc ctr:containerd prometheus:prometheus \
-            openssl:openssl curl:curl ss:iproute2; do
-  command -v "${pair%%:*}" >/dev/null || need_pkgs+=("${pair#*:}")
+            openssl:openssl curl:curl ss:iproute2 buildah:buildah nsenter:util-linux \
+            /usr/lib/cni/bridge:containernetworking-plugins; do
+  command -v "${pair%%:*}" >/dev/null || [[ -x "${pair%%:*}" ]] || need_pkgs+=("${pair#*:}")
 done
 if (( ${#need_pkgs[@]} )); then
   [[ -z "${E2E_SKIP_APT:-}" ]] || die "missing ${need_pkgs[*]} and E2E_SKIP_APT is set"
@@ -46,32 +89,99 @@ fi
 step "packages ok: $(etcd --version | head -1), $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(prometheus --version 2>&1 | head -1)"
 
 # ---------------------------------------------------------------------------------------------
-# 2. Binaries: kube-apiserver + kubelet (cached per version), the agent, the test image's binary.
-step "kube binaries (build-k8s.sh)"
+# 2. Binaries: the kube components + helm (cached per version), the agent, the test image's binary.
+step "kube binaries + helm (build-k8s.sh)"
 K8S_BIN=$("$ROOT/hack/e2e/build-k8s.sh" 2> >(tee "$LOGS/build-k8s.log" >&2))
-export E2E_K8S_BIN=$K8S_BIN
+HELM_BIN=$("$ROOT/hack/e2e/build-k8s.sh" --helm 2> >(tee -a "$LOGS/build-k8s.log" >&2))
+export E2E_K8S_BIN=$K8S_BIN E2E_HELM_BIN=$HELM_BIN
 W=$(mktemp -d /tmp/ese-e2e.XXXXXX)
 export E2E_WORKDIR=$W
-mkdir -p "$W/bin"
-step "agent, kubectl plugin + test image binaries (go build -p ${E2E_GO_P:-1})"
-(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/ephemeral-storage-exporter" ./cmd/ephemeral-storage-exporter)
-(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/ephemeral-storage-events" ./cmd/ephemeral-storage-events)
+NS=ese-e2e-$$
+outer_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  ip netns delete "$NS" 2>/dev/null || true
+  if [[ -d "$W" && -z "${E2E_KEEP_WORKDIR:-}" ]]; then
+    awk -v w="$W" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$W" 2>/dev/null || true
+  fi
+  # The inner run reports; only a failure before it started is reported here.
+  [[ -f "$W.inner-started" ]] || report "$rc" || true
+  rm -f "$W.inner-started"
+  exit "$rc"
+}
+trap outer_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+mkdir -p "$W/bin" "$W/image-ctx/bin"
+step "agent (make build, in the image), kubectl plugin + test image binaries (go build -p ${E2E_GO_P:-1})"
+# Both binaries of the image (the agent and the events role), as `make build` makes them.
+(cd "$ROOT" && GOFLAGS=-p=${E2E_GO_P:-1} make --no-print-directory build GO="$GO" BIN="$W/image-ctx/bin/ephemeral-storage-exporter" \
+  EVENTS_BIN="$W/image-ctx/bin/ephemeral-storage-events" >/dev/null)
+cp "$W/image-ctx/bin/ephemeral-storage-exporter" "$W/image-ctx/bin/ephemeral-storage-events" "$W/bin/"
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/kubectl-ephemeral_storage" ./cmd/kubectl-ephemeral_storage)
 (cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
 export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter E2E_PLUGIN_BIN=$W/bin/kubectl-ephemeral_storage
+
+# The agent's image: the repo's Dockerfile on that binary, built with buildah (vfs storage in the
+# work dir, chroot isolation: no daemon), saved as a docker archive that containerd imports.
+step "agent image (buildah bud -f Dockerfile)"
+export E2E_AGENT_IMAGE=e2e.local/ephemeral-storage-exporter:e2e
+B=(buildah --storage-driver vfs --root "$W/buildah/store" --runroot "$W/buildah/run")
+"${B[@]}" bud --quiet --isolation chroot -f "$ROOT/Dockerfile" -t "$E2E_AGENT_IMAGE" "$W/image-ctx" >"$LOGS/buildah.log" 2>&1 || {
+  tail -20 "$LOGS/buildah.log" >&2; die "buildah bud"; }
+"${B[@]}" push "$E2E_AGENT_IMAGE" "docker-archive:$W/agent-image.tar:$E2E_AGENT_IMAGE" >>"$LOGS/buildah.log" 2>&1 || {
+  tail -20 "$LOGS/buildah.log" >&2; die "buildah push"; }
+AGENT_IMAGE_ID=$("${B[@]}" inspect --type image --format '{{.FromImageID}}' "$E2E_AGENT_IMAGE" 2>/dev/null || true)
+"${B[@]}" rmi -af >/dev/null 2>&1 || true
+rm -rf "$W/buildah"
 {
-  echo "etcd: $(etcd --version 2>&1 | head -1)"
-  # Built with plain `go build` (no version ldflags): --version prints v0.0.0-master; the module
-  # version pinned in test/e2e/k8sbin/go.mod (the cache dir's name) is the real one.
-  echo "kube-apiserver: k8s.io/kubernetes $(basename "$K8S_BIN") ($K8S_BIN/kube-apiserver; --version: $("$K8S_BIN/kube-apiserver" --version 2>&1 | head -1))"
-  echo "kubelet: k8s.io/kubernetes $(basename "$K8S_BIN") ($K8S_BIN/kubelet; --version: $("$K8S_BIN/kubelet" --version 2>&1 | head -1))"
-  echo "containerd: $(containerd --version 2>&1 | head -1)"
-  echo "runc: $(runc --version 2>&1 | head -1)"
-  echo "prometheus: $(prometheus --version 2>&1 | head -1)"
-  echo "agent: $("$E2E_AGENT_BIN" --version 2>&1 | head -1) (built from $ROOT, $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git'))"
+  echo "etcd: $(etcd --version 2>&1 | head -1) (Debian etcd-server; started by up.sh in the netns)"
+  # The module version pinned in test/e2e/k8sbin/go.mod, stamped at link time (build-k8s.sh).
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
+    echo "$b: k8s.io/kubernetes $(basename "$K8S_BIN") (built by build-k8s.sh, $K8S_BIN/$b; --version: $("$K8S_BIN/$b" --version 2>&1 | head -1); started by up.sh in the netns)"
+  done
+  echo "containerd: $(containerd --version 2>&1 | head -1) (Debian; started by up.sh in the netns)"
+  echo "runc: $(runc --version 2>&1 | head -1) (Debian)"
+  echo "cni: Debian containernetworking-plugins $(dpkg-query -W -f '${Version}' containernetworking-plugins 2>/dev/null) (bridge + host-local, /usr/lib/cni; run by containerd)"
+  echo "prometheus: $(prometheus --version 2>&1 | head -1) (Debian; started by the test in the netns, scrapes the agent's pod IP)"
+  echo "helm: helm.sh/helm/v3 $(basename "$(dirname "$HELM_BIN")" | sed 's/^helm-//') (the version deploy/test/go.mod pins; built by build-k8s.sh --helm, $HELM_BIN; run by the test: helm install/upgrade)"
+  echo "buildah: $(buildah --version 2>&1 | head -1) (Debian; built the agent's image from Dockerfile)"
+  echo "agent: $("$E2E_AGENT_BIN" --version 2>&1 | head -1) (built from $ROOT, $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git')); image $E2E_AGENT_IMAGE ${AGENT_IMAGE_ID:+id $AGENT_IMAGE_ID }installed by the test with helm install (DaemonSet)"
   echo "go: $("$GO" version)"
 } >"$E2E_ARTIFACTS/versions.txt"
 
+# The network namespace: lo, and an interface holding the node's address and the kubernetes
+# Service's ClusterIP (no kube-proxy runs: pods reach the API server at 10.96.0.1:443 because that
+# address is local to the node's namespace, where the API server listens on :443).
+step "network namespace $NS (node $E2E_NODE_IP, ClusterIP 10.96.0.1)"
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+# A veth pair with both ends inside (the dummy driver is not available on every machine): e2e0
+# holds the addresses and the default route; e2e1 only gives it a carrier.
+ip -n "$NS" link add e2e0 type veth peer name e2e1
+ip -n "$NS" addr add "$E2E_NODE_IP/24" dev e2e0
+ip -n "$NS" addr add 10.96.0.1/32 dev e2e0
+ip -n "$NS" link set e2e1 up
+ip -n "$NS" link set e2e0 up
+ip -n "$NS" route add default dev e2e0
+# nsenter --net (not `ip netns exec`, which also remounts /sys in a mount namespace of its own
+# and so hides /sys/fs/cgroup from the kubelet and containerd): only the network is private.
+touch "$W.inner-started"
+# In the background, so that INT/TERM reach the inner run (a background job ignores SIGINT) and
+# its teardown ends before the namespace goes.
+nsenter --net="/run/netns/$NS" -- env E2E_NETNS="$NS" "$0" "$@" &
+inner=$!
+trap 'kill -TERM "$inner" 2>/dev/null || true' INT TERM
+rc=0
+wait "$inner" || rc=$?
+while kill -0 "$inner" 2>/dev/null; do rc=0; wait "$inner" || rc=$?; done
+exit "$rc"
+fi
+
+# =============================================================================================
+# Inside the network namespace from here on.
+K8S_BIN=$E2E_K8S_BIN W=$E2E_WORKDIR
 # ---------------------------------------------------------------------------------------------
 # Process bookkeeping and teardown.
 PIDS=() NAMES=()
@@ -94,39 +204,14 @@ dump_state() {
   local d=$E2E_ARTIFACTS/state; mkdir -p "$d"
   for p in api/v1/nodes api/v1/pods api/v1/events api/v1/namespaces/default/events \
            apis/rbac.authorization.k8s.io/v1/clusterroles apis/rbac.authorization.k8s.io/v1/clusterrolebindings \
-           api/v1/serviceaccounts; do
+           api/v1/serviceaccounts apis/apps/v1/daemonsets api/v1/configmaps; do
     curl -sS --max-time 5 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" \
       "$APISERVER/$p" >"$d/$(echo "$p" | tr / _).json" 2>&1 || true
   done
   [[ -n "${KUBELET_URL:-}" ]] && curl -sS --max-time 5 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" \
       "$KUBELET_URL/stats/summary" >"$d/kubelet-stats-summary.json" 2>&1 || true
+  [[ -d "$W/pod-logs" ]] && cp -r "$W/pod-logs" "$d/pod-logs" 2>/dev/null || true
   [[ -S "$W/containerd/containerd.sock" ]] && { CTR images ls >"$d/ctr-images.txt" 2>&1; CTR containers ls >"$d/ctr-containers.txt" 2>&1; } || true
-}
-report() { # report RC: versions, phase durations, where the logs are -> report.txt, and stderr
-  local f=$E2E_ARTIFACTS/report.txt
-  {
-    echo "# e2e report ($(date -u +%Y-%m-%dT%H:%M:%SZ)), exit status $1"
-    echo
-    echo "## components"
-    cat "$E2E_ARTIFACTS/versions.txt" 2>/dev/null || echo "(versions not collected: failed before the binaries were built)"
-    echo
-    echo "## phases (start offset, duration until the next step, step)"
-    awk 'match($0, /^e2e \[[0-9]+s\] /) { t = substr($0, 6, RLENGTH - 8) + 0; n++; ts[n] = t; what[n] = substr($0, RLENGTH + 1) }
-         END { for (i = 1; i <= n; i++) printf "%5ds %5s  %s\n", ts[i], (i < n ? ts[i+1] - ts[i] "s" : ""), what[i] }' \
-      "$E2E_ARTIFACTS/timings.txt" 2>/dev/null
-    echo
-    echo "## results"
-    if [[ -f "$E2E_ARTIFACTS/go-test.log" ]]; then
-      grep -E '^\s*--- (PASS|FAIL|SKIP)|^(PASS|FAIL|ok)' "$E2E_ARTIFACTS/go-test.log" || true
-    else
-      echo "(no go-test.log)"
-    fi
-    echo
-    echo "## logs and artifacts (under $E2E_ARTIFACTS)"
-    (cd "$E2E_ARTIFACTS" && find . -maxdepth 2 -type f ! -name e2e.test ! -path './mixin/*' | sort | while read -r x; do
-      printf '  %-36s %8s bytes\n' "${x#./}" "$(stat -c %s "$x")"; done)
-  } >"$f"
-  echo >&2; cat "$f" >&2
 }
 teardown() {
   local rc=$?
@@ -188,8 +273,11 @@ wait_for() { # wait_for SECONDS WHAT CMD...
 }
 
 # ---------------------------------------------------------------------------------------------
-# 3. PKI: one CA signs the API server's and the kubelet's serving certs (IP 127.0.0.1), so every
-#    client verifies TLS; an RSA key signs ServiceAccount tokens; static tokens for admin and node.
+# 3. PKI: one CA signs the API server's and the kubelet's serving certs (127.0.0.1, the node's
+#    address, the kubernetes Service's ClusterIP) and the API server's client cert for kubelets. The
+#    controller-manager publishes that CA to every namespace (kube-root-ca.crt), so a pod's
+#    ServiceAccount ca.crt verifies the kubelet as in a cluster whose kubelet serving certificates
+#    the cluster CA signs. An RSA key signs ServiceAccount tokens; static tokens for admin and node.
 step "pki"
 mkdir -p "$W/pki"
 (
@@ -197,9 +285,15 @@ mkdir -p "$W/pki"
   openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=ese-e2e-ca" 2>/dev/null
   for who in apiserver kubelet; do
     openssl req -newkey rsa:2048 -nodes -keyout "$who.key" -out "$who.csr" -subj "/CN=$who" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:%s,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' "$E2E_NODE" >"$who.ext"
+    printf 'subjectAltName=IP:127.0.0.1,IP:%s,IP:10.96.0.1,DNS:localhost,DNS:%s,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' "$E2E_NODE_IP" "$E2E_NODE" >"$who.ext"
     openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$who.crt" -days 2 -extfile "$who.ext" 2>/dev/null
   done
+  # The API server's identity towards kubelets (node proxy, logs, exec): system:masters.
+  openssl req -newkey rsa:2048 -nodes -keyout apiserver-kubelet-client.key -out apiserver-kubelet-client.csr \
+    -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >client.ext
+  openssl x509 -req -in apiserver-kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+    -out apiserver-kubelet-client.crt -days 2 -extfile client.ext 2>/dev/null
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 )
@@ -221,11 +315,13 @@ start etcd etcd --name e2e --data-dir "$W/etcd" \
 wait_for 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
 step "kube-apiserver"
-API_PORT=$(free_port)
+# :443 on every address of the namespace: the kubernetes Service (10.96.0.1:443, an address of the
+# node's namespace) then reaches it without kube-proxy.
+API_PORT=443
 APISERVER=https://127.0.0.1:$API_PORT
 start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --bind-address 0.0.0.0 --advertise-address "$E2E_NODE_IP" --secure-port "$API_PORT" \
   --tls-cert-file "$W/pki/apiserver.crt" --tls-private-key-file "$W/pki/apiserver.key" \
   --client-ca-file "$W/pki/ca.crt" \
   --service-account-issuer https://kubernetes.default.svc \
@@ -233,6 +329,10 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --token-auth-file "$W/pki/tokens.csv" \
   --authorization-mode Node,RBAC \
   --service-cluster-ip-range 10.96.0.0/24 \
+  --kubelet-preferred-address-types InternalIP \
+  --kubelet-certificate-authority "$W/pki/ca.crt" \
+  --kubelet-client-certificate "$W/pki/apiserver-kubelet-client.crt" \
+  --kubelet-client-key "$W/pki/apiserver-kubelet-client.key" \
   --cert-dir "$W/apiserver-certs"
 api() { curl -sSf --max-time 10 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "$@"; }
 wait_for 90 "kube-apiserver /readyz" api "$APISERVER/readyz"
@@ -255,9 +355,25 @@ EOF
 }
 write_kubeconfig "$W/admin.kubeconfig" "$ADMIN_TOKEN"
 write_kubeconfig "$W/kubelet.kubeconfig" "$NODE_TOKEN"
-# No controller-manager runs: create the default namespace's ServiceAccount ourselves.
-api -X POST -H 'Content-Type: application/json' "$APISERVER/api/v1/namespaces/default/serviceaccounts" \
-  -d '{"metadata":{"name":"default"}}' >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# 4b. kube-controller-manager (ServiceAccounts, tokens' kube-root-ca.crt, DaemonSets, garbage
+#     collection, node lifecycle) and kube-scheduler. Not run: the Deployment and ReplicaSet
+#     controllers, because the read-only loop scenario plays them itself (readonly_loop_test.go
+#     creates the ReplicaSet and its pod with restartPolicy Never, see docs/e2e.md).
+step "kube-controller-manager + kube-scheduler"
+start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+  --kubeconfig "$W/admin.kubeconfig" --leader-elect=false --secure-port 0 \
+  --root-ca-file "$W/pki/ca.crt" --service-account-private-key-file "$W/pki/sa.key" \
+  --use-service-account-credentials=false \
+  --controllers '*,-deployment-controller,-replicaset-controller' \
+  --node-monitor-grace-period 40s
+start kube-scheduler "$K8S_BIN/kube-scheduler" \
+  --kubeconfig "$W/admin.kubeconfig" --leader-elect=false --secure-port 0
+wait_for 60 "the default ServiceAccount (controller-manager)" api "$APISERVER/api/v1/namespaces/default/serviceaccounts/default"
+wait_for 60 "kube-root-ca.crt in default (controller-manager)" api "$APISERVER/api/v1/namespaces/default/configmaps/kube-root-ca.crt"
+alive kube-controller-manager
+alive kube-scheduler
 
 # --- loop filesystems (E2E_LOOP_NODEFS=1, E2E_LOOP_IMAGEFS=1; the DiskPressure run of run.sh) ---
 # The kubelet's root dir (nodefs) and containerd's root (a dedicated imagefs) on ext4 images of
@@ -290,8 +406,19 @@ sed -i \
   -e "s#^  address = \"/run/containerd/containerd.sock\"#  address = \"$W/containerd/containerd.sock\"#" \
   -e "s#restrict_oom_score_adj = false#restrict_oom_score_adj = true#" \
   -e "s#path = \"/opt/containerd\"#path = \"$W/containerd/opt\"#" \
+  -e "s#bin_dir = \"/opt/cni/bin\"#bin_dir = \"/usr/lib/cni\"#" \
+  -e "s#conf_dir = \"/etc/cni/net.d\"#conf_dir = \"$W/cni/net.d\"#" \
+  -e "s#netns_mounts_under_state_dir = false#netns_mounts_under_state_dir = true#" \
   "$W/containerd/config.toml"
 grep -q "address = \"$W/containerd/containerd.sock\"" "$W/containerd/config.toml" || die "could not set containerd's socket in its config"
+grep -q "conf_dir = \"$W/cni/net.d\"" "$W/containerd/config.toml" || die "could not set containerd's CNI conf_dir in its config"
+# CNI: a bridge in the node's namespace, pod addresses from host-local (its state in the work dir).
+mkdir -p "$W/cni/net.d" "$W/cni/ipam"
+cat >"$W/cni/net.d/10-e2e.conflist" <<EOF
+{"cniVersion": "0.4.0", "name": "e2e", "plugins": [{"type": "bridge", "bridge": "cni0", "isGateway": true,
+  "ipMasq": false, "hairpinMode": true, "ipam": {"type": "host-local", "dataDir": "$W/cni/ipam",
+  "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}}]}
+EOF
 start containerd containerd --config "$W/containerd/config.toml"
 wait_for 30 containerd ctr --address "$W/containerd/containerd.sock" version
 alive containerd
@@ -303,18 +430,23 @@ export E2E_IMAGE=e2e.local/ese-e2e-image:v1
 "$ROOT/hack/e2e/image.sh" "$W/bin/e2e-image" "$E2E_IMAGE" "$W/image.tar" >"$LOGS/image.log" 2>&1
 CTR images import "$W/image.tar" >>"$LOGS/image.log" 2>&1 || { cat "$LOGS/image.log" >&2; die "ctr images import"; }
 CTR images tag --force "$E2E_IMAGE" "$SANDBOX_IMAGE" >>"$LOGS/image.log" 2>&1
+CTR images import "$W/agent-image.tar" >>"$LOGS/image.log" 2>&1 || { cat "$LOGS/image.log" >&2; die "ctr images import (agent image)"; }
 CTR images ls >>"$LOGS/image.log" 2>&1
+images=$(CTR images ls -q)   # not piped into grep -q: under pipefail, ctr's SIGPIPE would fail the check
+grep -qx "$E2E_AGENT_IMAGE" <<<"$images" || { cat "$LOGS/image.log" >&2; die "agent image $E2E_AGENT_IMAGE not in containerd after import"; }
 
 # ---------------------------------------------------------------------------------------------
 # 7. kubelet.
 step "kubelet"
-KUBELET_PORT=$(free_port) KUBELET_HEALTHZ=$(free_port)
-KUBELET_URL=https://127.0.0.1:$KUBELET_PORT
+# The kubelet's usual port on the node's address: the agent's default direct URL,
+# https://$NODE_IP:10250, is right as the chart renders it.
+KUBELET_PORT=10250 KUBELET_HEALTHZ=$(free_port)
+KUBELET_URL=https://$E2E_NODE_IP:$KUBELET_PORT
 mkdir -p "$W/kubelet" "$W/pod-logs"
 cat >"$W/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: $E2E_NODE_IP
 port: $KUBELET_PORT
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -355,19 +487,27 @@ sed -i "s#^  nodefs.available: 1%\$#  nodefs.available: $E2E_NODEFS_AVAILABLE#" 
 E2E_EVICTION_HARD=${E2E_EVICTION_HARD/nodefs.available<1%/nodefs.available<$E2E_NODEFS_AVAILABLE}
 # --- end loop filesystems ---
 start kubelet "$K8S_BIN/kubelet" --config "$W/kubelet/config.yaml" --kubeconfig "$W/kubelet.kubeconfig" \
-  --hostname-override "$E2E_NODE" --root-dir "$W/kubelet" --cert-dir "$W/kubelet/pki" --v 2
+  --hostname-override "$E2E_NODE" --node-ip "$E2E_NODE_IP" --root-dir "$W/kubelet" --cert-dir "$W/kubelet/pki" --v 2
 wait_for 120 "node $E2E_NODE registered" api "$APISERVER/api/v1/nodes/$E2E_NODE"
 alive kubelet
 # The kubelet's API, with webhook authn/authz: the admin (system:masters) may read it.
 wait_for 120 "kubelet /stats/summary" api "$KUBELET_URL/stats/summary"
 alive kubelet
+node_ready() { api "$APISERVER/api/v1/nodes/$E2E_NODE" | tr -d ' \n' | grep -q '"type":"Ready","status":"True"'; }
+wait_for 120 "node $E2E_NODE Ready (CNI configured)" node_ready
 
 # ---------------------------------------------------------------------------------------------
-export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_ADMIN_KUBECONFIG=$W/admin.kubeconfig \
+# The Prometheus Operator path (issue 18; owned by hack/e2e/operator.sh; E2E_OPERATOR=0 skips it).
+source "$ROOT/hack/e2e/operator.sh"
+
+# ---------------------------------------------------------------------------------------------
+export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_NODE_IP E2E_AGENT_IMAGE E2E_HELM_BIN E2E_ADMIN_KUBECONFIG=$W/admin.kubeconfig \
        E2E_KUBELET_URL=$KUBELET_URL E2E_PROMETHEUS_BIN=$(command -v prometheus) E2E_ROOT=$ROOT
 {
-  for v in E2E_NODE E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_PLUGIN_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
-           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0; do
+  for v in E2E_NODE E2E_NODE_IP E2E_AGENT_IMAGE E2E_HELM_BIN E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_PLUGIN_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
+           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0 \
+           E2E_OPERATOR_PROM_URL E2E_OPERATOR_CONFIG E2E_OPERATOR_SM_CONFIG E2E_OPERATOR_VERSION \
+           E2E_OPERATOR_RELEASE E2E_OPERATOR_RELEASE_NS E2E_OPERATOR_POD_LABELS; do
     printf 'export %s=%q\n' "$v" "${!v:-}"
   done
 } >"$E2E_ARTIFACTS/env"
@@ -385,6 +525,6 @@ if [[ "${1:-}" == "--" ]]; then
 fi
 echo "e2e: cluster is up; source $E2E_ARTIFACTS/env to use it. Ctrl-C tears it down." >&2
 while :; do
-  for n in etcd kube-apiserver containerd kubelet; do alive "$n"; done
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet; do alive "$n"; done
   sleep 5
 done

@@ -42,6 +42,9 @@ type env struct {
 	Node, Artifacts, WorkDir, AgentBin, PluginBin, Image, APIServer, CA, AdminKubeconfig, KubeletURL, PrometheusBin, EvictionHard, Root string
 	// Rules is the alert rules file rendered from testdata/alerts-config.yaml (hack/e2e/run.sh).
 	Rules string
+	// NodeIP is the node's InternalIP (in up.sh's network namespace); AgentImage the image up.sh
+	// built from the Dockerfile and imported into containerd; HelmBin the helm CLI.
+	NodeIP, AgentImage, HelmBin string
 }
 
 func loadEnv(t *testing.T) env {
@@ -51,7 +54,7 @@ func loadEnv(t *testing.T) env {
 		AgentBin: os.Getenv("E2E_AGENT_BIN"), PluginBin: os.Getenv("E2E_PLUGIN_BIN"), Image: os.Getenv("E2E_IMAGE"), APIServer: os.Getenv("E2E_APISERVER"),
 		CA: os.Getenv("E2E_CA"), AdminKubeconfig: os.Getenv("E2E_ADMIN_KUBECONFIG"), KubeletURL: os.Getenv("E2E_KUBELET_URL"),
 		PrometheusBin: os.Getenv("E2E_PROMETHEUS_BIN"), EvictionHard: os.Getenv("E2E_EVICTION_HARD"), Root: os.Getenv("E2E_ROOT"),
-		Rules: os.Getenv("E2E_RULES"),
+		Rules: os.Getenv("E2E_RULES"), NodeIP: os.Getenv("E2E_NODE_IP"), AgentImage: os.Getenv("E2E_AGENT_IMAGE"), HelmBin: os.Getenv("E2E_HELM_BIN"),
 	}
 	if e.APIServer == "" {
 		t.Skip("no cluster: run through hack/e2e/run.sh (make e2e), which brings one up and sets E2E_*")

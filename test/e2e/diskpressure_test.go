@@ -453,6 +453,11 @@ func scrape(t *testing.T, hc *http.Client, agentURL string) []sample {
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("agent /metrics: %d %v", code, err)
 	}
+	return parseExposition(body)
+}
+
+// parseExposition reads the samples of a text exposition (comments and unparsable values skipped).
+func parseExposition(body []byte) []sample {
 	var out []sample
 	for _, line := range strings.Split(string(body), "\n") {
 		m := seriesLine.FindStringSubmatch(line)

@@ -39,8 +39,8 @@ type kubeletReading struct {
 	Used uint64
 }
 
-// TestEmptyDirEviction: the agent, started with the DaemonSet's args and running as a
-// ServiceAccount with the deployed RBAC, against a real kubelet (webhook authn/authz), scraped by a
+// TestEmptyDirEviction: the agent, installed with helm (deploy/helm, documented values) as a
+// DaemonSet pod, against a real kubelet (webhook authn/authz), scraped through its pod IP by a
 // real Prometheus that evaluates the project's alert rules (rendered from testdata/alerts-config.yaml,
 // windows shortened). One set of pods runs every scenario at once, so the suite waits for the
 // kubelet once:
@@ -64,74 +64,42 @@ func TestEmptyDirEviction(t *testing.T) {
 	timing := newTimings(t, e)
 	testStart := time.Now()
 
-	// --- The agent's identity: ServiceAccount + RBAC, token from the TokenRequest API.
-	r := applyRBAC(ctx, t, e, cs)
-	agentDir := filepath.Join(e.WorkDir, "agent")
-	if err := os.MkdirAll(agentDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(agentDir, "token")
-	token := saToken(ctx, t, cs, r.Namespace, r.ServiceAccount)
-	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(agentDir, "kubeconfig")
-	writeKubeconfig(t, kubeconfig, e, tokenFile)
+	// --- The product, installed: helm install of deploy/helm (documented values only); the
+	// DaemonSet controller and the scheduler place the agent; it reads the kubelet in direct mode,
+	// verifying its certificate with the ServiceAccount's ca.crt (kube-root-ca.crt).
+	agent := helmInstall(ctx, t, e, cs)
+	checkProbes(t, hc, agent)
+	timing("agent installed (helm) and ready: " + agent.URL)
 
-	// The kubelet really asks the API server: a ServiceAccount without the binding is refused.
-	if _, err := cs.CoreV1().ServiceAccounts(r.Namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "e2e-no-rbac"}}, metav1.CreateOptions{}); err != nil {
+	// The kubelet really asks the API server: the chart's ServiceAccount may read /stats/summary,
+	// one without the binding may not, a bad token is not authenticated.
+	token := saToken(ctx, t, cs, agent.Namespace, agent.ServiceAccount)
+	if _, err := cs.CoreV1().ServiceAccounts(agent.Namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "e2e-no-rbac"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	noRBAC := saToken(ctx, t, cs, r.Namespace, "e2e-no-rbac")
+	noRBAC := saToken(ctx, t, cs, agent.Namespace, "e2e-no-rbac")
 	if code, body, err := get(hc, e.KubeletURL+"/stats/summary", noRBAC); err != nil || code != http.StatusForbidden {
 		t.Fatalf("kubelet /stats/summary without RBAC: want 403, got %d %v: %.200s", code, err, body)
 	}
 	if code, body, err := get(hc, e.KubeletURL+"/stats/summary", "not-a-token"); err != nil || code != http.StatusUnauthorized {
 		t.Fatalf("kubelet /stats/summary with a bad token: want 401, got %d %v: %.200s", code, err, body)
 	}
-	eventually(t, 30*time.Second, time.Second, "kubelet /stats/summary with the agent's token", func() (bool, string) {
-		code, body, err := get(hc, e.KubeletURL+"/stats/summary", token)
-		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %v %.200s", code, err, body)
-	})
-	timing("rbac applied; kubelet authz checked (403 without RBAC, 200 with)")
-
-	// --- The agent, with the DaemonSet's args (deploy/kustomize/base/daemonset.yaml), overriding
-	// only what differs on loopback.
-	agentPort, probePort := freePort(t), freePort(t)
-	agentURL := fmt.Sprintf("http://127.0.0.1:%d", agentPort)
-	probeURL := fmt.Sprintf("http://127.0.0.1:%d", probePort)
-	args, agentEnv := daemonSetArgs(t, e, map[string]string{
-		"web.listen-address":   fmt.Sprintf("127.0.0.1:%d", agentPort),
-		"web.probe-address":    fmt.Sprintf("127.0.0.1:%d", probePort),
-		"kubeconfig":           kubeconfig,
-		"kubelet.url":          e.KubeletURL,
-		"kubelet.ca-file":      e.CA,
-		"kubelet.token-file":   tokenFile,
-		"kubelet.min-interval": "1s",
-		"eviction.hard":        e.EvictionHard,
-		"log.format":           "json",
-	})
-	startProcessEnv(t, e, "agent", agentEnv, append([]string{e.AgentBin}, args...)...)
-	// Ready where the DaemonSet's readinessProbe asks (the probe listener), and on the main one.
-	eventually(t, 60*time.Second, 500*time.Millisecond, "agent /readyz", func() (bool, string) {
-		code, body, err := get(hc, probeURL+"/readyz", "")
-		code2, body2, err2 := get(hc, agentURL+"/readyz", "")
-		return err == nil && code == http.StatusOK && err2 == nil && code2 == http.StatusOK,
-			fmt.Sprintf("probe %d %v %s; main %d %v %s", code, err, body, code2, err2, body2)
-	})
-	if code, body, err := get(hc, probeURL+"/healthz", ""); err != nil || code != http.StatusOK {
-		t.Fatalf("agent /healthz on the probe listener: want 200, got %d %v %s", code, err, body)
+	if code, body, err := get(hc, e.KubeletURL+"/stats/summary", token); err != nil || code != http.StatusOK {
+		t.Fatalf("kubelet /stats/summary with the chart's ServiceAccount: want 200, got %d %v: %.200s", code, err, body)
 	}
-	timing("agent ready")
+	timing("kubelet authz checked (403 without RBAC, 200 with the chart's)")
 	eventsURL := startEventsRole(t, e, hc) // events_role_test.go
 	timing("events role leading")
 
-	// --- A real Prometheus scraping the agent every second and evaluating the rules every second.
-	promURL := startPrometheus(t, e, hc, agentPort)
+	// --- A real Prometheus scraping the agent's pod IP every second (file_sd, the test as the
+	// discovery) and evaluating the rules every second.
+	promURL := startPrometheusFileSD(t, e, hc, strings.TrimPrefix(agent.URL, "http://"))
 	timing("prometheus scraping the agent, rules loaded")
+	waitOperatorScrapesTheAgent(ctx, t, cs, hc) // the Prometheus Operator path (operator_test.go)
 
 	// --- The pods of every scenario, at once.
-	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agentURL, start: testStart, timing: timing}
+	sc := &scenario{e: e, hc: hc, cs: cs, ctx: ctx, promURL: promURL, agentURL: agent.URL, agentPod: agent.Pod, start: testStart, timing: timing}
+	t.Cleanup(func() { _, _ = saveAgentLog(context.Background(), cs, e, sc.agentPod) })
 	ensureNamespace(ctx, t, cs, scenarioNS)
 	sc.roFixPod = sc.readOnlyDeployment(t)
 	for _, p := range []*corev1.Pod{
@@ -222,7 +190,7 @@ func TestEmptyDirEviction(t *testing.T) {
 			t.Errorf("the idle pod's usage series should still be there: %v %v", s, err)
 		}
 		sc.evictionCounted(t, "filler", "empty_dir", "data", "")
-		checkCountedOnceAcrossRoles(t, hc, "filler", agentURL, eventsURL)
+		checkCountedOnceAcrossRoles(t, hc, "filler", agent.URL, eventsURL)
 		timing("eviction counter checked")
 	})
 	t.Run("alerts", func(t *testing.T) {
@@ -233,8 +201,11 @@ func TestEmptyDirEviction(t *testing.T) {
 	t.Run("read-only-root", sc.checkReadOnlyRoot)
 	t.Run("read-only-fix-loop", sc.checkReadOnlyLoop)
 	t.Run("memory-emptydir", sc.checkMemoryVolume)
+	t.Run("kubectl-plugin-numbers", sc.checkPluginNumbers)
 	t.Run("agent-self-metrics", sc.checkSelfMetrics)
 	t.Run("dashboards", sc.checkDashboards)
+	t.Run("rolling-update", sc.checkRollingUpdate)
+	t.Run("log-scanner", sc.checkLogScanner)
 }
 
 func testPod(e env, name, limit string, args []string) *corev1.Pod {

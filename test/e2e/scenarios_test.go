@@ -42,6 +42,7 @@ type scenario struct {
 	summary           *statsv1alpha1.Summary
 	countersSettled   bool
 	roFixPod          *corev1.Pod // the first pod of the Deployment rofix (readonly_loop_test.go)
+	agentPod          *corev1.Pod // the installed agent's pod (install_test.go)
 }
 
 // pod is a pod of the scenario namespace running the test image.
@@ -122,7 +123,7 @@ func podNames(m map[string]*corev1.Pod) []string {
 // gives them (env fieldRefs resolved as the kubelet would on this node), with overrides applied
 // (replaced in place, or appended when the manifest does not set them). agent-args.txt in the
 // artifacts lists both.
-func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, environ []string) {
+func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, environ []string) { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	t.Helper()
 	path := filepath.Join(e.Root, "deploy", "kustomize", "base", "daemonset.yaml")
 	raw, err := os.ReadFile(path)
@@ -203,7 +204,7 @@ func daemonSetArgs(t *testing.T, e env, overrides map[string]string) (args, envi
 // quantity divided by the divisor, default 1, rounded up). Only memory and ephemeral-storage limits
 // the manifest sets are handled (cpu divides milli-values; an unset limit becomes the node's
 // allocatable).
-func resourceFieldValue(t *testing.T, path, name string, c corev1.Container, ref *corev1.ResourceFieldSelector) string {
+func resourceFieldValue(t *testing.T, path, name string, c corev1.Container, ref *corev1.ResourceFieldSelector) string { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
 	t.Helper()
 	res, ok := strings.CutPrefix(ref.Resource, "limits.")
 	if !ok || (res != "memory" && res != "ephemeral-storage") {
@@ -223,7 +224,43 @@ func resourceFieldValue(t *testing.T, path, name string, c corev1.Container, ref
 // startPrometheus runs a Debian prometheus scraping the agent every second (target label
 // cluster="e2e", as the rules and dashboards join on cluster), evaluating the rendered rules every
 // second. It returns its base URL once it scrapes the agent and has loaded the rules.
-func startPrometheus(t *testing.T, e env, hc *http.Client, agentPort int) string {
+func startPrometheus(t *testing.T, e env, hc *http.Client, agentPort int) string { //nolint:unused // for tests that run the agent as a host process (the suite before helm; other helpers' files)
+	t.Helper()
+	target := fmt.Sprintf("127.0.0.1:%d", agentPort)
+	return startPrometheusConfig(t, e, hc, fmt.Sprintf("static_configs: [{targets: [%q], labels: {cluster: e2e}}]", target))
+}
+
+// startPrometheusFileSD is startPrometheus with the agent's pod IP as its target through file_sd,
+// so the target follows the pod (setPromTarget) across a rolling update. Debian's prometheus is
+// built without kubernetes_sd; the test plays that discovery (the DaemonSet's pod on this node,
+// its port named "metrics"). No namespace/pod target labels: the agent's own series carry those.
+func startPrometheusFileSD(t *testing.T, e env, hc *http.Client, target string) string {
+	t.Helper()
+	setPromTarget(t, e, target)
+	return startPrometheusConfig(t, e, hc, fmt.Sprintf("file_sd_configs: [{files: [%q]}]", promTargetsFile(e)))
+}
+
+func promTargetsFile(e env) string { return filepath.Join(e.WorkDir, "prometheus", "targets.json") }
+
+// setPromTarget writes the file_sd targets (atomically: Prometheus watches the file).
+func setPromTarget(t *testing.T, e env, target string) {
+	t.Helper()
+	f := promTargetsFile(e)
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`[{"targets": [%q], "labels": {"cluster": "e2e"}}]`, target)
+	if err := os.WriteFile(f+".tmp", []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(f+".tmp", f); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startPrometheusConfig runs Prometheus with one scrape job, ephemeral-storage-exporter, whose
+// target discovery (and relabeling) is sd.
+func startPrometheusConfig(t *testing.T, e env, hc *http.Client, sd string) string {
 	t.Helper()
 	promPort := freePort(t)
 	promURL := fmt.Sprintf("http://127.0.0.1:%d", promPort)
@@ -238,8 +275,8 @@ func startPrometheus(t *testing.T, e env, hc *http.Client, agentPort int) string
 	promCfg := fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
 %sscrape_configs:
 - job_name: ephemeral-storage-exporter
-  static_configs: [{targets: ["127.0.0.1:%d"], labels: {cluster: e2e}}]
-`, rules, agentPort)
+  %s
+`, rules, sd)
 	if err := os.WriteFile(filepath.Join(promDir, "prometheus.yml"), []byte(promCfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -567,11 +604,11 @@ func (sc *scenario) checkReadOnlyRoot(t *testing.T) {
 	logPath := filepath.Join(sc.e.Artifacts, "logs", "agent.log")
 	var line string
 	eventually(t, 10*time.Second, time.Second, `the agent's log line with "path":"`+readOnlyPath+`"`, func() (bool, string) {
-		b, err := os.ReadFile(logPath)
+		b, err := saveAgentLog(sc.ctx, sc.cs, sc.e, sc.agentPod)
 		if err != nil {
 			return false, err.Error()
 		}
-		for _, l := range strings.Split(string(b), "\n") {
+		for _, l := range strings.Split(b, "\n") {
 			if strings.Contains(l, `"path":"`+readOnlyPath+`"`) && strings.Contains(l, `"pod":"rofail"`) {
 				line = l
 				return true, ""
