@@ -1,6 +1,7 @@
 # ephemeral-storage-exporter. `make test` is the whole default test suite (README, .ci/run).
 GO        ?= go
 BIN       := bin/ephemeral-storage-exporter
+EVENTS_BIN := bin/ephemeral-storage-events
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w \
@@ -11,8 +12,11 @@ LDFLAGS   := -s -w \
 .PHONY: all build run-sample test test-unit vet fmt-check lint
 all: build test
 
+# Both binaries of the image: the agent, and the events role (its own binary so that the agent links
+# no leader election nor generated clientset: cmd/ephemeral-storage-events/deps_test.go).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ephemeral-storage-exporter
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(EVENTS_BIN) ./cmd/ephemeral-storage-events
 
 # The README's first command: the whole pipeline on the embedded sample node, no cluster needed.
 run-sample:

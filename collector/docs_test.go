@@ -121,6 +121,8 @@ func TestDocsMatchCode(t *testing.T) {
 func extraCollectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		detect.NewDetector(detect.Options{NodeName: "n1"}).Collector(),
+		detect.NewClusterCounter(detect.ClusterOptions{}).Collector(), // the events role's
+		detect.NewLeaderGauge(),
 		logscan.New(logscan.Options{}, nil),
 	}
 }

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,43 @@ func EventInformers(client *Client, node string, resync time.Duration, failed bo
 		informers = append(informers, informer)
 	}
 	return informers
+}
+
+// ClusterEventSelectors are the events role's watches, one each for the whole cluster, narrowed by
+// reason to what it counts: the kubelet's node pressure Events, container creation failures and
+// evictions (counted when the pod's status does not show them).
+var ClusterEventSelectors = []fields.Selector{
+	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Node"), fields.OneTermEqualSelector("reason", "EvictionThresholdMet")),
+	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Node"), fields.OneTermEqualSelector("reason", "NodeHasDiskPressure")),
+	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("reason", "Failed")),
+	fields.AndSelectors(fields.OneTermEqualSelector("involvedObject.kind", "Pod"), fields.OneTermEqualSelector("reason", "Evicted")),
+}
+
+// ClusterEventInformers are the events role's Event watches (ClusterEventSelectors). As the
+// agent's, they store each Event through StripEvent(keep): in full only when keep accepts it (a
+// message the role counts), so the many Failed Events of image pulls cost a few dozen bytes each.
+func ClusterEventInformers(client *Client, resync time.Duration, keep func(*corev1.Event) bool) []cache.SharedIndexInformer {
+	informers := make([]cache.SharedIndexInformer, 0, len(ClusterEventSelectors))
+	for _, sel := range ClusterEventSelectors {
+		informer := NewInformer(&corev1.Event{}, sel, resync, client.ListFunc("events"), client.WatchFunc("events"))
+		_ = informer.SetTransform(StripEvent(keep)) // only fails once started
+		informers = append(informers, informer)
+	}
+	return informers
+}
+
+// GetPod reads one pod: the events role checks that the pod an Event names exists as named.
+func (c *Client) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	err := c.rest.Get().Namespace(namespace).Resource("pods").Name(name).Do(ctx).Into(pod)
+	return pod, err
+}
+
+// GetNode reads one node; see GetPod.
+func (c *Client) GetNode(ctx context.Context, name string) (*corev1.Node, error) {
+	node := &corev1.Node{}
+	err := c.rest.Get().Resource("nodes").Name(name).Do(ctx).Into(node)
+	return node, err
 }
 
 // Bounds on what a kept Event may hold; the kubelet's messages are a few hundred bytes.

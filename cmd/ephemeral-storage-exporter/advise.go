@@ -16,6 +16,7 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/advise"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/internal/cli"
 )
 
 // source picks the source the flags name (Validate has checked that there is exactly one);
@@ -100,7 +101,7 @@ const maxEventPages = 100
 
 // readOnlyAdvice lists the agent's ReadOnlyWriteFailed Events and writes the mounts that fix them.
 func readOnlyAdvice(ctx context.Context, o *adviseOptions, out io.Writer) error {
-	_, client, err := apiServerClient(o.kubeconfig)
+	_, client, err := cli.APIServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}

@@ -146,8 +146,11 @@ func runHostile(t *testing.T, sc hostileScenario) {
 	if sc.prepare != nil {
 		sc.prepare(t, e)
 	}
-	// Each scenario asserts peak RSS, which is of the binary users run, not a -race one.
-	e.p = startBinary(t, plainBinary, []string{"NODE_NAME=" + synthetic.NodeName}, append(e.c.flags, sc.flags...)...)
+	// Each scenario asserts peak RSS, which is of the binary users run, not a -race one. The
+	// scenarios feed Events to the agent: it watches them only with --events.cluster-watch (the
+	// events role's own input handling is tested in detect/).
+	flags := append(append(e.c.flags, "--events.cluster-watch"), sc.flags...)
+	e.p = startBinary(t, plainBinary, []string{"NODE_NAME=" + synthetic.NodeName}, flags...)
 	require.Eventually(t, func() bool { code, _ := e.p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
 	if sc.attack != nil {
 		sc.attack(t, e)

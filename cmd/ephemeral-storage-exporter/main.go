@@ -1,6 +1,8 @@
 // Command ephemeral-storage-exporter is the per-node agent: it reads its node's kubelet summary,
 // joins it with the node's pod specs and serves, on /metrics, local ephemeral storage usage next
-// to the limits the kubelet evicts on. `replay` runs the same pipeline on saved files.
+// to the limits the kubelet evicts on. `replay` runs the same pipeline on saved files. The
+// cluster-scoped events role is its own binary, cmd/ephemeral-storage-events, so that the agent
+// links neither leader election nor the generated clientset.
 package main
 
 import (

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -11,22 +10,16 @@ import (
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
-	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/advise"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/internal/cli"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
 
 // The options tree: every subcommand's options struct registers only the flags that subcommand
 // reads (AddFlags) and checks them in one place (Validate), as metrics-server does. Flags shared by
 // several subcommands are small structs embedded in each.
-
-// flagGroup is what flags are registered on: the application or one of its commands.
-type flagGroup interface {
-	Flag(name, help string) *kingpin.FlagClause
-}
 
 // options is the whole command line.
 type options struct {
@@ -77,7 +70,7 @@ type accountingOptions struct {
 	imageFs                                                                     string
 }
 
-func (o *accountingOptions) AddFlags(fg flagGroup) {
+func (o *accountingOptions) AddFlags(fg cli.FlagGroup) {
 	fg.Flag("eviction.hard", "The kubelet's hard eviction thresholds for storage signals, in the kubelet's syntax.").
 		Default(accounting.DefaultEvictionHard).StringVar(&o.evictionHard)
 	fg.Flag("eviction.soft", "The kubelet's soft eviction thresholds for storage signals, in the kubelet's syntax (nodefs.available<15%); each needs a grace period.").
@@ -139,39 +132,10 @@ func parseOnly(hard, soft, gracePeriods, minReclaims map[string]string) error {
 	return err
 }
 
-// webOptions say how metrics are served.
-type webOptions struct {
-	telemetryPath string
-	maxRequests   int
-	probeAddress  string
-	toolkit       *web.FlagConfig
-}
-
-// AddFlags registers the serving flags; probes only where there is a readiness to probe.
-func (o *webOptions) AddFlags(fg flagGroup, probes bool) {
-	fg.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.telemetryPath)
-	fg.Flag("web.max-requests", "Maximum number of concurrent scrapes; 0 means no limit.").Default("40").IntVar(&o.maxRequests)
-	if probes {
-		fg.Flag("web.probe-address", "Also serve /healthz and /readyz, without TLS or authentication, on this address (for the kubelet's probes when --web.config.file enables basic auth); empty: only on the main listener.").
-			StringVar(&o.probeAddress)
-	}
-	o.toolkit = kingpinflag.AddFlags(fg, ":9847")
-}
-
-func (o *webOptions) Validate() error {
-	switch {
-	case !strings.HasPrefix(o.telemetryPath, "/"):
-		return fmt.Errorf("--web.telemetry-path %q: must start with /", o.telemetryPath)
-	case o.maxRequests < 0:
-		return fmt.Errorf("--web.max-requests %d: must be 0 (no limit) or more", o.maxRequests)
-	}
-	return nil
-}
-
 // serveOptions are the live agent's flags.
 type serveOptions struct {
 	accounting            accountingOptions
-	web                   webOptions
+	web                   cli.WebOptions
 	nodeName, nodeIP      string
 	kubeconfig            string
 	kubeletMode           string
@@ -184,6 +148,7 @@ type serveOptions struct {
 	evictionFromConfigz   bool
 	informerResync        time.Duration
 	watchFailedEvents     bool
+	eventsClusterWatch    bool
 	logScanEnabled        bool
 	readOnlyHints         bool
 	readOnlyHintInterval  time.Duration
@@ -195,7 +160,7 @@ type serveOptions struct {
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
 
-func (o *serveOptions) AddFlags(cmd flagGroup) {
+func (o *serveOptions) AddFlags(cmd cli.FlagGroup) {
 	o.accounting.AddFlags(cmd)
 	o.web.AddFlags(cmd, true)
 	cmd.Flag("node.name", "The node this agent watches.").Envar("NODE_NAME").StringVar(&o.nodeName)
@@ -213,7 +178,9 @@ func (o *serveOptions) AddFlags(cmd flagGroup) {
 	cmd.Flag("kubelet.max-response-size", "Larger summaries (decompressed) are refused.").Default(defaultMaxResponseSize).BytesVar(&o.maxResponseSize)
 	cmd.Flag("eviction.from-configz", "Read the eviction thresholds, grace periods and minimum reclaims from the kubelet's /configz at start (needs RBAC nodes/proxy); falls back to the --eviction.* flags.").BoolVar(&o.evictionFromConfigz)
 	cmd.Flag("kube.resync", "Resync period of the pod and node informers.").Default("10m").DurationVar(&o.informerResync)
-	cmd.Flag("events.watch-failed", "Also watch reason=Failed Events (filtered to this node) for container creation failing on a read-only filesystem; off in very large clusters, where each agent would receive every node's Failed events.").
+	cmd.Flag("events.cluster-watch", "Watch the Events of the whole cluster (reason=Evicted, this node's Node Events and, with --events.watch-failed, reason=Failed) and filter them to this node, as agents did before the `events` role; each agent then receives every node's Events. Default: no Event watch, the `events` role counts what only Events show.").
+		BoolVar(&o.eventsClusterWatch)
+	cmd.Flag("events.watch-failed", "With --events.cluster-watch, also watch reason=Failed Events (filtered to this node) for container creation failing on a read-only filesystem.").
 		Default("true").BoolVar(&o.watchFailedEvents)
 	cmd.Flag("readonly.hint-events", "Post a ReadOnlyWriteFailed Warning Event on a pod whose container failed to write to its read-only root filesystem, naming the path and the directory to mount (needs RBAC events create); --no-readonly.hint-events turns it off.").Default("true").BoolVar(&o.readOnlyHints)
 	cmd.Flag("readonly.hint-interval", "At most one hint Event per pod, container and path per this interval.").Default("1h").DurationVar(&o.readOnlyHintInterval)
@@ -261,12 +228,12 @@ func (o *serveOptions) Validate() error {
 // replayOptions are the flags of `replay`.
 type replayOptions struct {
 	accounting          accountingOptions
-	web                 webOptions
+	web                 cli.WebOptions
 	summary, pods, node string
 	once                bool
 }
 
-func (o *replayOptions) AddFlags(cmd flagGroup) {
+func (o *replayOptions) AddFlags(cmd cli.FlagGroup) {
 	o.accounting.AddFlags(cmd)
 	o.web.AddFlags(cmd, false)
 	cmd.Flag("summary", "A saved /stats/summary response (JSON). Empty: the embedded sample node.").StringVar(&o.summary)
@@ -307,7 +274,7 @@ type adviseOptions struct {
 	kubeletConfig string
 }
 
-func (o *adviseOptions) AddFlags(cmd flagGroup) {
+func (o *adviseOptions) AddFlags(cmd cli.FlagGroup) {
 	o.accounting.AddFlags(cmd)
 	cmd.Flag("prometheus.url", "Base URL of the Prometheus server holding the agent's series (e.g. http://prometheus:9090).").StringVar(&o.prometheusURL)
 	cmd.Flag("prometheus.timeout", "Timeout of the whole analysis against Prometheus.").Default("2m").DurationVar(&o.timeout)

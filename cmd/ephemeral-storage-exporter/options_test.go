@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
-	"os"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/internal/cli/flagdoc"
 )
 
 // registered returns each subcommand's flags (the application's included) by name, without
@@ -19,106 +18,27 @@ func registered(t *testing.T) map[string]map[string]*kingpin.FlagModel {
 	model := app.Model()
 	out := map[string]map[string]*kingpin.FlagModel{}
 	for _, cmd := range model.Commands {
-		flags := map[string]*kingpin.FlagModel{}
-		for _, f := range append(append([]*kingpin.FlagModel{}, model.Flags...), cmd.Flags...) {
-			if f.Hidden || f.Name == "help" || f.Name == "version" {
-				continue
-			}
-			flags[f.Name] = f
-		}
-		out[cmd.Name] = flags
+		out[cmd.Name] = flagdoc.Registered(model.Flags, cmd.Flags)
 	}
 	require.Len(t, out, 3)
 	return out
-}
-
-var (
-	flagName  = regexp.MustCompile("`--([a-z][a-z0-9.-]*)`")
-	backticks = regexp.MustCompile("^`([^`]*)`$")
-)
-
-// docRow is one row of a flag table: the flags of its first cell and its default cell.
-type docRow struct {
-	flags    []string
-	defaults string
-}
-
-// flagTables reads the flag tables of a Markdown file by section: the rows under each heading
-// whose first cell names flags.
-func flagTables(t *testing.T, path string) map[string][]docRow {
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	out := map[string][]docRow{}
-	section, fenced := "", false
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "```") {
-			fenced = !fenced
-		}
-		if strings.HasPrefix(line, "#") && !fenced {
-			section = strings.TrimSpace(strings.TrimLeft(line, "#"))
-			continue
-		}
-		if !strings.HasPrefix(line, "| `--") {
-			continue
-		}
-		cells := strings.Split(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(line), "|"), "|"), "|")
-		if len(cells) < 3 {
-			continue
-		}
-		var row docRow
-		for _, m := range flagName.FindAllStringSubmatch(cells[0], -1) {
-			row.flags = append(row.flags, m[1])
-		}
-		row.defaults = strings.TrimSpace(cells[len(cells)-2])
-		out[section] = append(out[section], row)
-	}
-	return out
-}
-
-// checkDefaults compares a row's defaults, given in the same order as its flags, where the
-// table states them literally (a backticked value, true, false or nothing); prose is skipped.
-func checkDefaults(t *testing.T, where string, row docRow, flags map[string]*kingpin.FlagModel) {
-	cells := strings.Split(row.defaults, ", ")
-	if len(cells) != len(row.flags) {
-		return // one prose default for several flags
-	}
-	for i, name := range row.flags {
-		f := flags[name]
-		if f == nil {
-			continue
-		}
-		want := strings.Join(f.Default, ",")
-		if want == "" && f.IsBoolFlag() {
-			want = "false"
-		}
-		got, literal := strings.TrimSpace(cells[i]), false
-		switch m := backticks.FindStringSubmatch(got); {
-		case m != nil:
-			got, literal = m[1], true
-		case got == "true" || got == "false" || got == "":
-			literal = true
-		}
-		if literal {
-			assert.Equal(t, want, got, "%s: default of --%s", where, name)
-		}
-	}
 }
 
 // Every documented flag exists, with the documented default, on the subcommand it is documented
 // for; every registered flag is documented in docs/architecture.md.
 func TestFlagsDocumented(t *testing.T) {
 	reg := registered(t)
-	arch := flagTables(t, "../../docs/architecture.md")
+	arch := flagdoc.Tables(t, "../../docs/architecture.md")
 	for cmd, flags := range reg {
 		documented := map[string]bool{}
 		for _, section := range []string{"Every subcommand", cmd} {
 			require.NotEmpty(t, arch[section], "docs/architecture.md has no flag table under %q", section)
 			for _, row := range arch[section] {
-				for _, name := range row.flags {
+				for _, name := range row.Flags {
 					assert.Contains(t, flags, name, "docs/architecture.md %q documents --%s, which %s does not accept", section, name, cmd)
 					documented[name] = true
 				}
-				checkDefaults(t, "docs/architecture.md "+section, row, flags)
+				flagdoc.CheckDefaults(t, "docs/architecture.md "+section, row, flags)
 			}
 		}
 		for name := range flags {
@@ -129,13 +49,13 @@ func TestFlagsDocumented(t *testing.T) {
 		"../../README.md":      {"Flags", cmdServe},
 		"../../docs/advise.md": {"Sizing advice: `advise`", cmdAdvise},
 	} {
-		rows := flagTables(t, file)[want.section]
+		rows := flagdoc.Tables(t, file)[want.section]
 		require.NotEmpty(t, rows, "%s has no flag table under %q", file, want.section)
 		for _, row := range rows {
-			for _, name := range row.flags {
+			for _, name := range row.Flags {
 				assert.Contains(t, reg[want.cmd], name, "%s documents --%s, which %s does not accept", file, name, want.cmd)
 			}
-			checkDefaults(t, file, row, reg[want.cmd])
+			flagdoc.CheckDefaults(t, file, row, reg[want.cmd])
 		}
 	}
 }

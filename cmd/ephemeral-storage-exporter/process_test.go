@@ -172,37 +172,68 @@ func TestRefusesToStartWithoutNodeName(t *testing.T) {
 	assert.Contains(t, string(out), "--node.name (or NODE_NAME) is required")
 }
 
+// TestServesTheNodeFromKubeletAndAPIServer: the agent serves its node; by default it asks the API
+// server only node-scoped questions (no Events path at all: the fake records every path), and with
+// --events.cluster-watch it watches Events as agents did before the events role.
 func TestServesTheNodeFromKubeletAndAPIServer(t *testing.T) {
-	node := synthetic.Generate(30, 1)
-	c := newCluster(t, node)
-	p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, c.flags...)
+	nodeScoped := []string{"/api/v1/pods?spec.nodeName=" + synthetic.NodeName, "/api/v1/nodes?metadata.name=" + synthetic.NodeName}
+	for _, tc := range []struct {
+		name         string
+		flags        []string
+		selectors    []string
+		paths        []string
+		eventsSynced bool // the informer_synced series of resource="events" exists (and is 1)
+	}{
+		{name: "default: no Event watch", selectors: nodeScoped, paths: []string{"/api/v1/pods", "/api/v1/nodes"}},
+		{name: "--events.cluster-watch", flags: []string{"--events.cluster-watch"},
+			selectors: append(slices.Clone(nodeScoped),
+				"/api/v1/events?involvedObject.kind=Node,involvedObject.name="+synthetic.NodeName,
+				"/api/v1/events?involvedObject.kind=Pod,reason=Evicted",
+				"/api/v1/events?involvedObject.kind=Pod,reason=Failed"),
+			paths: []string{"/api/v1/pods", "/api/v1/nodes", "/api/v1/events"}, eventsSynced: true},
+		{name: "--events.cluster-watch --no-events.watch-failed", flags: []string{"--events.cluster-watch", "--no-events.watch-failed"},
+			selectors: append(slices.Clone(nodeScoped),
+				"/api/v1/events?involvedObject.kind=Node,involvedObject.name="+synthetic.NodeName,
+				"/api/v1/events?involvedObject.kind=Pod,reason=Evicted"),
+			paths: []string{"/api/v1/pods", "/api/v1/nodes", "/api/v1/events"}, eventsSynced: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := synthetic.Generate(30, 1)
+			c := newCluster(t, node)
+			p := start(t, []string{"NODE_NAME=" + synthetic.NodeName}, append(slices.Clone(c.flags), tc.flags...)...)
 
-	require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
-	require.Eventually(t, func() bool {
-		_, metrics := p.get("/metrics")
-		return strings.Contains(metrics, "ephemeral_storage_pod_usage_bytes{")
-	}, 20*time.Second, 50*time.Millisecond, "the first summary's series")
-	code, metrics := p.get("/metrics")
-	require.Equal(t, http.StatusOK, code)
-	pod := node.Pods[0]
-	assert.Contains(t, metrics, fmt.Sprintf(`ephemeral_storage_pod_usage_bytes{node="%s",namespace="%s",pod="%s"`, synthetic.NodeName, pod.Namespace, pod.Name))
-	up := mustSample(t, metrics, "ephemeral_storage_exporter_kubelet_up")
-	assert.Equal(t, 1.0, up)
-	unmatched := mustSample(t, metrics, "ephemeral_storage_exporter_pods_unmatched")
-	assert.Equal(t, 0.0, unmatched)
-	eventsSynced := mustSample(t, metrics, `ephemeral_storage_exporter_informer_synced{node="`+synthetic.NodeName+`",resource="events"}`)
-	assert.Equal(t, 1.0, eventsSynced)
-	_, ok := c.kubelet.Tokens.Load("kubelet-token")
-	assert.True(t, ok, "the kubelet is called with the token file's bearer token")
-	var selectors []string
-	c.api.Selectors.Range(func(k, _ any) bool { selectors = append(selectors, k.(string)); return true })
-	assert.ElementsMatch(t, []string{
-		"/api/v1/pods?spec.nodeName=" + synthetic.NodeName,
-		"/api/v1/nodes?metadata.name=" + synthetic.NodeName,
-		"/api/v1/events?involvedObject.kind=Node,involvedObject.name=" + synthetic.NodeName,
-		"/api/v1/events?involvedObject.kind=Pod,reason=Evicted",
-		"/api/v1/events?involvedObject.kind=Pod,reason=Failed",
-	}, selectors, "only node-scoped or reason-scoped lists and watches")
+			require.Eventually(t, func() bool { code, _ := p.get("/readyz"); return code == http.StatusOK }, 20*time.Second, 50*time.Millisecond)
+			require.Eventually(t, func() bool {
+				_, metrics := p.get("/metrics")
+				return strings.Contains(metrics, "ephemeral_storage_pod_usage_bytes{")
+			}, 20*time.Second, 50*time.Millisecond, "the first summary's series")
+			code, metrics := p.get("/metrics")
+			require.Equal(t, http.StatusOK, code)
+			pod := node.Pods[0]
+			assert.Contains(t, metrics, fmt.Sprintf(`ephemeral_storage_pod_usage_bytes{node="%s",namespace="%s",pod="%s"`, synthetic.NodeName, pod.Namespace, pod.Name))
+			up := mustSample(t, metrics, "ephemeral_storage_exporter_kubelet_up")
+			assert.Equal(t, 1.0, up)
+			unmatched := mustSample(t, metrics, "ephemeral_storage_exporter_pods_unmatched")
+			assert.Equal(t, 0.0, unmatched)
+			eventsSeries := `ephemeral_storage_exporter_informer_synced{node="` + synthetic.NodeName + `",resource="events"}`
+			if tc.eventsSynced {
+				assert.Equal(t, 1.0, mustSample(t, metrics, eventsSeries))
+			} else {
+				_, found := sample(metrics, eventsSeries)
+				assert.False(t, found, "no Event watch, no events series")
+			}
+			_, ok := c.kubelet.Tokens.Load("kubelet-token")
+			assert.True(t, ok, "the kubelet is called with the token file's bearer token")
+			assert.ElementsMatch(t, tc.selectors, keys(&c.api.Selectors), "only node-scoped or reason-scoped lists and watches")
+			assert.ElementsMatch(t, tc.paths, keys(&c.api.Paths), "every API path the agent asked for")
+		})
+	}
+}
+
+func keys(m *sync.Map) []string {
+	var out []string
+	m.Range(func(k, _ any) bool { out = append(out, k.(string)); return true })
+	return out
 }
 
 // An API server that is down at start must not hold back the kubelet-side series; once it is up

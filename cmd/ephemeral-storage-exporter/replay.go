@@ -51,7 +51,7 @@ func runReplay(o *replayOptions, logger *slog.Logger) error {
 		_, err = os.Stdout.Write(text)
 		return err
 	}
-	handler, err := server.Handler(server.Options{TelemetryPath: o.web.telemetryPath, MaxRequests: o.web.maxRequests, Timeout: time.Minute,
+	handler, err := server.Handler(server.Options{TelemetryPath: o.web.TelemetryPath, MaxRequests: o.web.MaxRequests, Timeout: time.Minute,
 		Version: version.Info(), Ready: func() error { return nil }}, reg, storage, a, logger)
 	if err != nil {
 		return err
@@ -59,5 +59,5 @@ func runReplay(o *replayOptions, logger *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("replaying", "node", summary.Node.NodeName, "taken_at", rec.Time())
-	return server.ListenAndServe(ctx, handler, o.web.toolkit, logger)
+	return server.ListenAndServe(ctx, handler, o.web.Toolkit, logger)
 }

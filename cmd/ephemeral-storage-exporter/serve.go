@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os/signal"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
@@ -25,6 +23,7 @@ import (
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/collector"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/detect/logscan"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/internal/cli"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kube"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
@@ -37,7 +36,7 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	restConfig, client, err := apiServerClient(o.kubeconfig)
+	restConfig, client, err := cli.APIServerClient(o.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -82,7 +81,7 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 		versioncollector.NewCollector("ephemeral_storage_exporter"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collector.NewInformerSynced(o.nodeName, map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced, "events": eventsSynced}),
+		collector.NewInformerSynced(o.nodeName, informersSynced(view, eventsSynced)),
 	)
 	// Everything is initialised: the binary's pages touched only by init can go before the first
 	// fetch raises the heap, and again after the first snapshot (the one-time paths of a first
@@ -109,24 +108,38 @@ func serve(o *serveOptions, logger *slog.Logger) error {
 		return nil
 	}
 	handler, err := server.Handler(server.Options{
-		TelemetryPath: o.web.telemetryPath, MaxRequests: o.web.maxRequests, Timeout: o.timeout + 5*time.Second,
+		TelemetryPath: o.web.TelemetryPath, MaxRequests: o.web.MaxRequests, Timeout: o.timeout + 5*time.Second,
 		Version: version.Info(), Ready: ready,
 	}, reg, exposition, a, logger)
 	if err != nil {
 		return err
 	}
-	if o.web.probeAddress != "" {
-		if _, err := server.StartProbes(ctx, o.web.probeAddress, server.ProbeHandler(ready), logger); err != nil {
+	if o.web.ProbeAddress != "" {
+		if _, err := server.StartProbes(ctx, o.web.ProbeAddress, server.ProbeHandler(ready), logger); err != nil {
 			return err
 		}
 	}
 	logger.Info("starting", "version", version.Info(), "node", o.nodeName, "kubelet_mode", o.kubeletMode)
-	return server.ListenAndServe(ctx, handler, o.web.toolkit, logger)
+	return server.ListenAndServe(ctx, handler, o.web.Toolkit, logger)
 }
 
-// detectEvents wires the eviction and read-only failure detector to the pod watch, the Event
-// watches and, when enabled, the log scanner, and starts what the node view does not. It returns
-// whether the Event watches have synced.
+// informersSynced are the watches the agent reports on: the Event watches only when it has them.
+func informersSynced(view *kube.NodeView, eventsSynced func() bool) map[string]func() bool {
+	synced := map[string]func() bool{"pods": view.PodsSynced, "nodes": view.NodeSynced}
+	if eventsSynced != nil {
+		synced["events"] = eventsSynced
+	}
+	return synced
+}
+
+// detectEvents wires the eviction and read-only failure detector to the pod watch, with
+// --events.cluster-watch the Event watches, and when enabled the log scanner, and starts what the
+// node view does not. It returns whether the Event watches have synced, nil without them.
+//
+// By default the agent opens no Event watch: Events cannot be selected by node, so every agent
+// would receive every node's Events and the API server's cost would grow with nodes x Events. What
+// pod status shows (evictions) comes from the node-scoped pod watch; what only Events show is
+// counted once for the cluster by the `events` role (docs/architecture.md).
 func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, restConfig *rest.Config, view *kube.NodeView,
 	snapshot func() *model.Snapshot, logger *slog.Logger, reg prometheus.Registerer) (func() bool, error) {
 	opts := detect.Options{NodeName: o.nodeName, Logger: logger, Snapshot: snapshot}
@@ -141,19 +154,22 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, res
 	if _, err := view.PodInformer().AddEventHandler(detector.PodHandler()); err != nil {
 		return nil, err
 	}
-	informers := kube.EventInformers(client, o.nodeName, o.informerResync, o.watchFailedEvents, detector.KeepEvent)
-	for _, inf := range informers {
-		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
-			return nil, err
-		}
-		go inf.RunWithContext(ctx)
-	}
 	reg.MustRegister(detector.Collector())
 	if o.logScanEnabled {
 		scanner := logscan.New(logscan.Options{Root: o.logScanRoot, Interval: o.logScanInterval,
 			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger}, detector.ObserveLogLine)
 		reg.MustRegister(scanner)
 		go scanner.Run(ctx)
+	}
+	if !o.eventsClusterWatch {
+		return nil, nil
+	}
+	informers := kube.EventInformers(client, o.nodeName, o.informerResync, o.watchFailedEvents, detector.KeepEvent)
+	for _, inf := range informers {
+		if _, err := inf.AddEventHandler(detector.EventHandler()); err != nil {
+			return nil, err
+		}
+		go inf.RunWithContext(ctx)
 	}
 	return func() bool {
 		for _, inf := range informers {
@@ -174,27 +190,6 @@ func readOnlyHinter(ctx context.Context, o *serveOptions, restConfig *rest.Confi
 	go poster.Run(ctx)
 	source := corev1.EventSource{Component: "ephemeral-storage-exporter", Host: o.nodeName}
 	return detect.NewHinter(poster.Post, source, o.readOnlyHintInterval, nil), nil
-}
-
-// apiServerClient is the API server's config and client: in-cluster, or from a kubeconfig.
-func apiServerClient(kubeconfig string) (*rest.Config, *kube.Client, error) {
-	restConfig, err := apiServerConfig(kubeconfig)
-	if err != nil {
-		return nil, nil, err
-	}
-	client, err := kube.NewClient(restConfig)
-	return restConfig, client, err
-}
-
-func apiServerConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig == "" {
-		cfg, err := rest.InClusterConfig()
-		if err != nil {
-			return nil, fmt.Errorf("in-cluster API server config (set --kubeconfig outside a cluster): %w", err)
-		}
-		return cfg, nil
-	}
-	return clientcmd.BuildConfigFromFlags("", kubeconfig)
 }
 
 // evictionFromConfigz reads the kubelet's hard and soft thresholds, grace periods, minimum

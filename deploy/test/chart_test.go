@@ -38,7 +38,6 @@ var wantRules = []rule{
 	{"nodes/stats", "get"},
 	{"nodes", "get,list,watch"},
 	{"pods", "list,watch"},
-	{"events", "list,watch"},
 	hintEvents,
 }
 
@@ -136,7 +135,7 @@ func TestChartRender(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			docs := chartDocs(t, tc.values)
+			docs, _ := splitRoles(chartDocs(t, tc.values)) // the events role: events_test.go
 			require.Equal(t, tc.kinds, kinds(docs))
 
 			ds := only[*appsv1.DaemonSet](t, docs)
@@ -148,7 +147,8 @@ func TestChartRender(t *testing.T) {
 			for _, a := range tc.absentArgs {
 				assert.NotContains(t, c.Args, a)
 			}
-			known := agentFlags(t)
+			known := binaryFlags(t, "ephemeral-storage-exporter")
+			require.True(t, known["kubelet.mode"], "flags not found in cmd/: %v", known)
 			for _, a := range c.Args {
 				assert.True(t, strings.HasPrefix(a, "--"), "argument %q", a)
 				name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
@@ -191,14 +191,17 @@ func TestChartRender(t *testing.T) {
 	}
 }
 
-// agentFlags are the flag names the agent defines: those declared in cmd/ (kingpin's
+// binaryFlags are the flag names a binary defines: those declared in cmd/<binary> and internal/cli (kingpin's
 // Flag("name", ...)) and those the exporter-toolkit and promslog add.
-func agentFlags(t *testing.T) map[string]bool {
+func binaryFlags(t *testing.T, binary string) map[string]bool {
 	t.Helper()
 	known := map[string]bool{"web.listen-address": true, "web.config.file": true, "web.systemd-socket": true,
 		"log.level": true, "log.format": true}
-	srcs, err := filepath.Glob(filepath.Join(repoRoot, "cmd", "ephemeral-storage-exporter", "*.go"))
+	srcs, err := filepath.Glob(filepath.Join(repoRoot, "cmd", binary, "*.go"))
 	require.NoError(t, err)
+	shared, err := filepath.Glob(filepath.Join(repoRoot, "internal", "cli", "*.go")) // the serving flags
+	require.NoError(t, err)
+	srcs = append(srcs, shared...)
 	re := regexp.MustCompile(`\.Flag\("([a-z0-9.-]+)"`)
 	for _, f := range srcs {
 		b, err := os.ReadFile(f)
@@ -207,7 +210,6 @@ func agentFlags(t *testing.T) map[string]bool {
 			known[m[1]] = true
 		}
 	}
-	require.True(t, known["kubelet.mode"], "flags not found in cmd/: %v", known)
 	return known
 }
 

@@ -71,12 +71,15 @@ func TestDockerfiles(t *testing.T) {
 	for _, kw := range []string{"USER", "EXPOSE", "ENTRYPOINT", "CMD"} {
 		assert.Equal(t, instr(release, kw), instr(build, kw), "%s: Dockerfile and Dockerfile.build disagree", kw)
 	}
-	assert.Equal(t, []string{"COPY bin/ephemeral-storage-exporter /bin/ephemeral-storage-exporter"}, instr(release, "COPY"))
+	// Both binaries, in one layer: the agent (the entrypoint) and the events role (the command of
+	// its Deployment, TestEventsRole).
+	assert.Equal(t, []string{"COPY bin/ephemeral-storage-exporter bin/ephemeral-storage-events /bin/"}, instr(release, "COPY"))
+	assert.Equal(t, []string{"COPY --from=builder /out/ephemeral-storage-exporter /out/ephemeral-storage-events /bin/"}, instr(build, "COPY"))
 
-	// The binary Dockerfile copies is the one `make build` makes, static and stripped.
+	// The binaries Dockerfile copies are the ones `make build` makes, static and stripped.
 	mk, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
 	require.NoError(t, err)
-	for _, s := range []string{"BIN       := bin/ephemeral-storage-exporter", "CGO_ENABLED=0", "-trimpath", "-s -w"} {
+	for _, s := range []string{"BIN       := bin/ephemeral-storage-exporter", "EVENTS_BIN := bin/ephemeral-storage-events", "-o $(EVENTS_BIN) ./cmd/ephemeral-storage-events", "CGO_ENABLED=0", "-trimpath", "-s -w"} {
 		assert.Contains(t, string(mk), s)
 	}
 }

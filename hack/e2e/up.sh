@@ -115,8 +115,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$W/bin" "$W/image-ctx/bin"
 step "agent (make build, in the image), kubectl plugin + test image binaries (go build -p ${E2E_GO_P:-1})"
-(cd "$ROOT" && GOFLAGS=-p=${E2E_GO_P:-1} make --no-print-directory build GO="$GO" BIN="$W/image-ctx/bin/ephemeral-storage-exporter" >/dev/null)
-cp "$W/image-ctx/bin/ephemeral-storage-exporter" "$W/bin/ephemeral-storage-exporter"
+# Both binaries of the image (the agent and the events role), as `make build` makes them.
+(cd "$ROOT" && GOFLAGS=-p=${E2E_GO_P:-1} make --no-print-directory build GO="$GO" BIN="$W/image-ctx/bin/ephemeral-storage-exporter" \
+  EVENTS_BIN="$W/image-ctx/bin/ephemeral-storage-events" >/dev/null)
+cp "$W/image-ctx/bin/ephemeral-storage-exporter" "$W/image-ctx/bin/ephemeral-storage-events" "$W/bin/"
 (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/kubectl-ephemeral_storage" ./cmd/kubectl-ephemeral_storage)
 (cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
 export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter E2E_PLUGIN_BIN=$W/bin/kubectl-ephemeral_storage

@@ -34,6 +34,7 @@ mkdir -p "$W/bin"
 AGENT_FROM="given (SCALE_AGENT_BIN)"
 if [[ -z "${SCALE_AGENT_BIN:-}" ]]; then
   (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p 1 -trimpath -o "$W/bin/ephemeral-storage-exporter" ./cmd/ephemeral-storage-exporter)
+  (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p 1 -trimpath -o "$W/bin/ephemeral-storage-events" ./cmd/ephemeral-storage-events)
   SCALE_AGENT_BIN=$W/bin/ephemeral-storage-exporter
   AGENT_FROM="built from $ROOT at $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
 fi

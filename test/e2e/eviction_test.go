@@ -88,6 +88,8 @@ func TestEmptyDirEviction(t *testing.T) {
 		t.Fatalf("kubelet /stats/summary with the chart's ServiceAccount: want 200, got %d %v: %.200s", code, err, body)
 	}
 	timing("kubelet authz checked (403 without RBAC, 200 with the chart's)")
+	eventsURL := startEventsRole(t, e, hc) // events_role_test.go
+	timing("events role leading")
 
 	// --- A real Prometheus scraping the agent's pod IP every second (file_sd, the test as the
 	// discovery) and evaluating the rules every second.
@@ -188,6 +190,7 @@ func TestEmptyDirEviction(t *testing.T) {
 			t.Errorf("the idle pod's usage series should still be there: %v %v", s, err)
 		}
 		sc.evictionCounted(t, "filler", "empty_dir", "data", "")
+		checkCountedOnceAcrossRoles(t, hc, "filler", agent.URL, eventsURL)
 		timing("eviction counter checked")
 	})
 	t.Run("alerts", func(t *testing.T) {

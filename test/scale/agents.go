@@ -64,13 +64,25 @@ func StartAgent(cfg AgentConfig, proxy *CountingProxy, kubeletURL string) (*Agen
 	})
 }
 
-// StartEventsRole runs the cluster-scoped `events` role (one replica, its Lease in namespace
-// default), its API server requests through proxy.
+// StartEventsRole runs the cluster-scoped events role (one replica, its Lease in namespace
+// default), its API server requests through proxy: the ephemeral-storage-events binary beside the
+// agent's, or, for an agent built before the role had its own binary, its `events` subcommand.
 func StartEventsRole(cfg AgentConfig, proxy *CountingProxy) (*Agent, error) {
+	var sub []string
+	if events := filepath.Join(filepath.Dir(cfg.Bin), "ephemeral-storage-events"); fileExists(events) {
+		cfg.Bin = events
+	} else {
+		sub = []string{"events"}
+	}
 	return startProcess(cfg, proxy, func(kubeconfig, listen string) []string {
-		return []string{"events", "--kubeconfig", kubeconfig, "--leader-election.namespace", "default",
-			"--leader-election.identity", "scale-events-0", "--web.listen-address", listen}
+		return append(sub, "--kubeconfig", kubeconfig, "--leader-election.namespace", "default",
+			"--leader-election.identity", "scale-events-0", "--web.listen-address", listen)
 	})
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func startProcess(cfg AgentConfig, proxy *CountingProxy, argv func(kubeconfig, listen string) []string) (*Agent, error) {

@@ -41,8 +41,9 @@ type Server struct {
 	// GoneOnce makes the next watch answer 410 Gone, forcing a re-list.
 	GoneOnce atomic.Bool
 	Watches  atomic.Int64
-	// Selectors records every field selector asked for.
+	// Selectors records every field selector asked for; Paths every path, selector or not.
 	Selectors sync.Map
+	Paths     sync.Map
 	// kick is closed to end every open watch.
 	kick chan struct{}
 	// events are the stored Events, resource versions from 2 on; added wakes the Event watches.
@@ -137,6 +138,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
+	s.Paths.Store(r.URL.Path, true)
 	if sel := r.URL.Query().Get("fieldSelector"); sel != "" {
 		s.Selectors.Store(r.URL.Path+"?"+sel, true)
 	}
@@ -164,8 +166,33 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.write(w, r, list)
 	default:
-		http.NotFound(w, r)
+		s.get(w, r)
 	}
+}
+
+// get answers a GET of one pod (/api/v1/namespaces/NS/pods/NAME) or the node (/api/v1/nodes/NAME),
+// 404 for anything else, as the API server does for a missing object.
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/"), "/")
+	switch {
+	case len(parts) == 4 && parts[0] == "namespaces" && parts[2] == "pods":
+		for i := range s.pods {
+			if p := s.pods[i].DeepCopy(); p.Namespace == parts[1] && p.Name == parts[3] {
+				p.APIVersion, p.Kind = "v1", "Pod"
+				s.write(w, r, p)
+				return
+			}
+		}
+	case len(parts) == 2 && parts[0] == "nodes" && s.node != nil && s.node.Name == parts[1]:
+		n := s.node.DeepCopy()
+		n.APIVersion, n.Kind = "v1", "Node"
+		s.write(w, r, n)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound, Message: "not found"})
 }
 
 // wantsProtobuf: the client accepts protobuf, as the agent's client does.

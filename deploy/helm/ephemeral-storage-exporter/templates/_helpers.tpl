@@ -91,6 +91,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if not .Values.readOnlyHints.enabled }}
 - "--no-readonly.hint-events"
 {{- end }}
+{{- if .Values.events.clusterWatch }}
+- "--events.cluster-watch"
+{{- end }}
 {{- if .Values.logScan.enabled }}
 - "--logscan.enabled"
 - "--logscan.root=/var/log/pods"
