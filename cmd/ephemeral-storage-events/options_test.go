@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func TestGzipScrapeWithoutStorage(t *testing.T) {
 	reg.MustRegister(leader)
 	handler, err := server.Handler(server.Options{TelemetryPath: "/metrics", Timeout: time.Second}, reg, noStorage{}, noRefresh{}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	req := httptest.NewRequest("GET", "/metrics", nil)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, req)
