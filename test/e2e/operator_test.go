@@ -380,8 +380,11 @@ type ruleGroup struct {
 
 func ruleGroups(hc *http.Client, promURL string) ([]ruleGroup, error) {
 	code, body, err := get(hc, promURL+"/api/v1/rules", "")
-	if err != nil || code != http.StatusOK {
-		return nil, fmt.Errorf("/api/v1/rules: %d %v", code, err)
+	if err != nil {
+		return nil, fmt.Errorf("/api/v1/rules: %w", err)
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("/api/v1/rules: HTTP %d", code)
 	}
 	var r struct {
 		Data struct {
