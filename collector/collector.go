@@ -29,6 +29,8 @@ type metrics struct {
 	podRanks   []*metric[podRank]
 	containers []*metric[model.Container]
 	volumes    []*metric[model.Volume]
+
+	labelSets labelSets // appendText's scratch: not for concurrent use
 }
 
 func newMetrics() *metrics {

@@ -125,13 +125,18 @@ func appendFloat(buf []byte, f float64) []byte {
 }
 
 // appendFamily writes one metric family over objects, skipping it whole when no object has a value, as a
-// registry's Gather does. labels(i) is object i's rendered label set.
-func appendFamily[T any](buf []byte, m *metric[T], n int, object func(int) *T, labels func(int) []byte) []byte {
+// registry's Gather does. labels(i) is object i's rendered label set. Once the family has a sample
+// and the buffer holds flushAt bytes, flush hands it on, so that a large family does not grow it.
+func appendFamily[T any](buf []byte, flush func([]byte) []byte, m *metric[T], n int, object func(int) *T, labels func(int) []byte) []byte {
 	start := len(buf)
 	buf = m.header(buf)
 	body := len(buf)
 	for i := range n {
 		buf = m.sample(buf, object(i), labels(i))
+		if len(buf) >= flushAt && len(buf) > body {
+			buf = flush(buf)
+			start, body = -1, -1 // the header is out: the family is not empty
+		}
 	}
 	if len(buf) == body {
 		return buf[:start]

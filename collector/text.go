@@ -13,33 +13,37 @@ func (m *metrics) appendText(buf []byte, snap *model.Snapshot, flush func([]byte
 		flush = func(b []byte) []byte { return b }
 	}
 	node := snap.NodeName
-	fsLabelText := renderLabels(len(snap.Node.Filesystems), fsLabels, func(i int) []string { return []string{node, snap.Node.Filesystems[i].Name} })
+	fsLabelText := m.labelSets.render(len(snap.Node.Filesystems), fsLabels, func(i int) []string { return []string{node, snap.Node.Filesystems[i].Name} })
 	for _, x := range m.node.fs {
-		buf = flush(appendFamily(buf, x, len(snap.Node.Filesystems), func(i int) *model.Filesystem { return &snap.Node.Filesystems[i] }, fsLabelText))
+		buf = flush(appendFamily(buf, flush, x, len(snap.Node.Filesystems), func(i int) *model.Filesystem { return &snap.Node.Filesystems[i] }, fsLabelText))
 	}
-	signalLabelText := renderLabels(len(snap.Node.Signals), signalLabels, func(i int) []string { return []string{node, snap.Node.Signals[i].Name} })
+	signalLabelText := m.labelSets.render(len(snap.Node.Signals), signalLabels, func(i int) []string { return []string{node, snap.Node.Signals[i].Name} })
 	for _, x := range m.node.signal {
-		buf = flush(appendFamily(buf, x, len(snap.Node.Signals), func(i int) *model.Signal { return &snap.Node.Signals[i] }, signalLabelText))
+		buf = flush(appendFamily(buf, flush, x, len(snap.Node.Signals), func(i int) *model.Signal { return &snap.Node.Signals[i] }, signalLabelText))
 	}
-	nodeLabelText := renderLabels(1, nodeLabels, func(int) []string { return []string{node} })
+	nodeLabelText := m.labelSets.render(1, nodeLabels, func(int) []string { return []string{node} })
 	for _, x := range m.node.node {
-		buf = flush(appendFamily(buf, x, 1, func(int) *model.Node { return &snap.Node }, nodeLabelText))
+		buf = flush(appendFamily(buf, flush, x, 1, func(int) *model.Node { return &snap.Node }, nodeLabelText))
 	}
 
 	pods := snap.Pods
-	podLabelText := renderLabels(len(pods), podLabels, func(i int) []string { return podLabelValues(node, &pods[i]) })
+	podLabelText := m.labelSets.render(len(pods), podLabels, func(i int) []string { return podLabelValues(node, &pods[i]) })
 	for _, x := range m.pods {
-		buf = flush(appendFamily(buf, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText))
+		buf = flush(appendFamily(buf, flush, x, len(pods), func(i int) *model.Pod { return &pods[i] }, podLabelText))
 	}
 
 	ranks := podRanks(pods)
-	rankLabelText := renderLabels(len(ranks), podRankLabels, func(i int) []string { return podRankLabelValues(node, &ranks[i]) })
+	rankLabelText := m.labelSets.render(len(ranks), podRankLabels, func(i int) []string { return podRankLabelValues(node, &ranks[i]) })
 	for _, x := range m.podRanks {
-		buf = flush(appendFamily(buf, x, len(ranks), func(i int) *podRank { return &ranks[i] }, rankLabelText))
+		buf = flush(appendFamily(buf, flush, x, len(ranks), func(i int) *podRank { return &ranks[i] }, rankLabelText))
 	}
 
 	type ref struct{ pod, item int }
-	var containers, volumes []ref
+	nc, nv := 0, 0
+	for i := range pods {
+		nc, nv = nc+len(pods[i].Containers), nv+len(pods[i].Volumes)
+	}
+	containers, volumes := make([]ref, 0, nc), make([]ref, 0, nv)
 	for i := range pods {
 		for j := range pods[i].Containers {
 			containers = append(containers, ref{i, j})
@@ -49,31 +53,38 @@ func (m *metrics) appendText(buf []byte, snap *model.Snapshot, flush func([]byte
 		}
 	}
 	containerAt := func(i int) *model.Container { r := containers[i]; return &pods[r.pod].Containers[r.item] }
-	containerLabelText := renderLabels(len(containers), containerLabels, func(i int) []string {
+	containerLabelText := m.labelSets.render(len(containers), containerLabels, func(i int) []string {
 		return containerLabelValues(node, &pods[containers[i].pod], containerAt(i))
 	})
 	for _, x := range m.containers {
-		buf = flush(appendFamily(buf, x, len(containers), containerAt, containerLabelText))
+		buf = flush(appendFamily(buf, flush, x, len(containers), containerAt, containerLabelText))
 	}
 	volumeAt := func(i int) *model.Volume { r := volumes[i]; return &pods[r.pod].Volumes[r.item] }
-	volumeLabelText := renderLabels(len(volumes), volumeLabels, func(i int) []string {
+	volumeLabelText := m.labelSets.render(len(volumes), volumeLabels, func(i int) []string {
 		return volumeLabelValues(node, &pods[volumes[i].pod], volumeAt(i))
 	})
 	for _, x := range m.volumes {
-		buf = flush(appendFamily(buf, x, len(volumes), volumeAt, volumeLabelText))
+		buf = flush(appendFamily(buf, flush, x, len(volumes), volumeAt, volumeLabelText))
 	}
 	return buf
 }
 
-// renderLabels renders the label sets of n objects into one buffer and returns a lookup of
-// object i's rendered set.
-func renderLabels(n int, names []string, values func(int) []string) func(int) []byte {
-	var arena []byte
-	ends := make([]int, n)
+// labelSets is an arena for the rendered label sets of one kind of object at a time. It is kept
+// across renders, so that once a node's objects stop growing a render allocates no label text.
+type labelSets struct {
+	arena []byte
+	ends  []int
+}
+
+// render renders the label sets of n objects, replacing the previous kind's, and returns a lookup
+// of object i's rendered set, valid until the next call.
+func (s *labelSets) render(n int, names []string, values func(int) []string) func(int) []byte {
+	s.arena, s.ends = s.arena[:0], s.ends[:0]
 	for i := range n {
-		arena = appendLabels(arena, names, values(i))
-		ends[i] = len(arena)
+		s.arena = appendLabels(s.arena, names, values(i))
+		s.ends = append(s.ends, len(s.arena))
 	}
+	arena, ends := s.arena, s.ends
 	return func(i int) []byte {
 		start := 0
 		if i > 0 {
