@@ -149,6 +149,11 @@ const systemCriticalPriority = 2 * 1000000000
 // Pods the comparison cannot tell apart share a rank (1 + the number of pods strictly before),
 // since the kubelet's unstable sort may evict either first.
 func RankDiskPressure(signal string, layout FsLayout, kubelet Version, pods []RankPod) []int {
+	return (*SpecMemo)(nil).RankDiskPressure(signal, layout, kubelet, pods)
+}
+
+// RankDiskPressure is RankDiskPressure with the pods' requests remembered in m.
+func (m *SpecMemo) RankDiskPressure(signal string, layout FsLayout, kubelet Version, pods []RankPod) []int {
 	inodes := strings.HasSuffix(signal, ".inodesFree")
 	type key struct {
 		found, exceeds bool
@@ -169,15 +174,16 @@ func RankDiskPressure(signal string, layout FsLayout, kubelet Version, pods []Ra
 		usage := DiskPressureUsage(p, signal, layout)
 		// exceedDiskRequests compares with the request of the measured resource (inodes: none);
 		// disk subtracts the ephemeral-storage request whatever the resource.
+		request := m.rankRequest(p.Pod, kubelet)
 		requestOfResource := int64(0)
 		if !inodes {
-			requestOfResource = rankRequest(p.Pod, corev1.ResourceEphemeralStorage, kubelet)
+			requestOfResource = request
 		}
 		keys[i] = key{
 			found:        true,
 			exceeds:      usage > requestOfResource,
 			priority:     keys[i].priority,
-			aboveRequest: usage - rankRequest(p.Pod, corev1.ResourceEphemeralStorage, kubelet),
+			aboveRequest: usage - request,
 		}
 	}
 	// cmp < 0: a goes before b.

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/kubelet"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
 )
@@ -29,6 +30,12 @@ import (
 // SummaryProvider is where summaries come from: the kubelet client, or a replayed dump.
 type SummaryProvider interface {
 	Summary(ctx context.Context) (*statsv1alpha1.Summary, error)
+}
+
+// SummaryReleaser is a SummaryProvider whose summaries' memory can be reused: the agent hands
+// each summary back once the snapshot is built from it, and keeps no reference to it.
+type SummaryReleaser interface {
+	Release(*statsv1alpha1.Summary)
 }
 
 // PodSource is the agent's view of the API server for its node.
@@ -94,6 +101,9 @@ type Agent struct {
 func New(opts Options, summaries SummaryProvider, pods PodSource, logger *slog.Logger, reg prometheus.Registerer) *Agent {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Model.Specs == nil {
+		opts.Model.Specs = accounting.NewSpecMemo() // fetches are serialized: one Build at a time
 	}
 	a := &Agent{opts: opts, summaries: summaries, pods: pods, logger: logger, wake: make(chan struct{}, 1), jitter: rand.Float64}
 	a.metrics = newSelfMetrics(opts.NodeName, a.dataAge)
@@ -238,6 +248,9 @@ func (a *Agent) fetch() bool {
 		return false
 	}
 	snap := model.Build(model.Inputs{Summary: summary, Pods: a.pods.Pods(), Node: a.pods.Node(), Now: start}, a.opts.Model)
+	if r, ok := a.summaries.(SummaryReleaser); ok {
+		r.Release(summary) // the snapshot holds copies of its values, no pointers into it
+	}
 	a.mu.Lock()
 	a.current = snap
 	recovered := a.lastErrKind != ""

@@ -166,6 +166,10 @@ func (c *Client) Summary(ctx context.Context) (*statsv1alpha1.Summary, error) {
 	return summary, err
 }
 
+// Release hands back the memory of a summary from Summary that the caller will not read again;
+// the next Summary decodes into it (ReleaseSummary).
+func (c *Client) Release(s *statsv1alpha1.Summary) { ReleaseSummary(s) }
+
 // EvictionHard reads the kubelet's evictionHard map from /configz. The kubelet authorizes
 // /configz as nodes/proxy, so this fails under the default least-privilege RBAC.
 func (c *Client) EvictionHard(ctx context.Context) (map[string]string, error) {

@@ -30,19 +30,27 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 	if err != nil {
 		return nil, err
 	}
-	d := summaryDecoder{scanner: scanner{data: body}}
+	a := takeArena()
+	d := summaryDecoder{scanner: scanner{data: body}, arena: a}
 	d.containers.next = int(lastCount.containers.Load())
 	d.volumes.next = int(lastCount.volumes.Load())
-	summary := &statsv1alpha1.Summary{}
+	summary := &a.summary
 	if err := d.summary(summary); err != nil {
+		giveBack(a)
 		return nil, &Error{Kind: ErrorDecode, Err: fmt.Errorf("decoding summary: %w", err)}
 	}
 	if d.peek() != 0 {
+		giveBack(a)
 		return nil, &Error{Kind: ErrorDecode, Err: fmt.Errorf("decoding summary: data after the JSON value at offset %d", d.pos)}
 	}
 	if summary.Node.NodeName == "" {
+		giveBack(a)
 		return nil, &Error{Kind: ErrorDecode, Err: errors.New("decoding summary: no node name: not a /stats/summary response")}
 	}
+	if cap(summary.Pods) > cap(a.pods) {
+		a.pods = summary.Pods[:0] // grown past the last summary's count: keep the larger array
+	}
+	lend(a, summary)
 	containers, volumes := 0, 0
 	for i := range summary.Pods {
 		containers += len(summary.Pods[i].Containers)
@@ -116,8 +124,7 @@ func readCapped(r io.Reader, buf []byte, maxBytes int64) ([]byte, error) {
 // element by element.
 type summaryDecoder struct {
 	scanner
-	fsSlab   []statsv1alpha1.FsStats
-	uintSlab []uint64
+	arena *arena // where the summary and its parts live
 	// recent holds counters by value: the same value (a filesystem's capacity, available bytes
 	// and inodes, repeated in the stats of every container and volume on it) shares one.
 	recent     [64]*uint64
@@ -125,33 +132,25 @@ type summaryDecoder struct {
 	volumes    slab[statsv1alpha1.VolumeStats]
 }
 
-// slab hands out exact-length slices of T from chunks, filled from a scratch slice. The first
-// chunk holds next elements (as many as the last summary had), later ones slabChunk.
+// slab hands out exact-length slices of T from the arena's chunks, filled from a scratch slice.
+// A new chunk holds next elements (as many as the last summary had), later ones slabChunk.
 type slab[T any] struct {
-	scratch, chunk []T
-	next           int
+	scratch []T
+	next    int
 }
 
 const slabChunk = 64
 
-// copyOut returns a slice of exactly len(s) elements from the slab holding s's elements.
-func (sl *slab[T]) copyOut(s []T) []T {
-	n := len(s)
-	if cap(sl.chunk)-len(sl.chunk) < n {
-		sl.chunk = make([]T, 0, max(sl.next, n))
-		sl.next = slabChunk
-	}
-	start := len(sl.chunk)
-	sl.chunk = append(sl.chunk, s...)
-	return sl.chunk[start : start+n : start+n]
+// copyOut returns a slice of exactly len(s) elements from chunks holding s's elements.
+func (sl *slab[T]) copyOut(c *chunks[T], s []T) []T {
+	out := c.take(len(s), sl.next)
+	sl.next = slabChunk
+	copy(out, s)
+	return out
 }
 
 func (d *summaryDecoder) newFsStats() *statsv1alpha1.FsStats {
-	if len(d.fsSlab) == cap(d.fsSlab) {
-		d.fsSlab = make([]statsv1alpha1.FsStats, 0, 128)
-	}
-	d.fsSlab = d.fsSlab[:len(d.fsSlab)+1]
-	return &d.fsSlab[len(d.fsSlab)-1]
+	return &d.arena.fs.take(1, 128)[0]
 }
 
 // uint returns a counter holding v: one seen recently with the same value, or a new one. The
@@ -161,12 +160,10 @@ func (d *summaryDecoder) uint(v uint64) *uint64 {
 	if *slot != nil && **slot == v {
 		return *slot
 	}
-	if len(d.uintSlab) == cap(d.uintSlab) {
-		d.uintSlab = make([]uint64, 0, 512)
-	}
-	d.uintSlab = append(d.uintSlab, v)
-	*slot = &d.uintSlab[len(d.uintSlab)-1]
-	return *slot
+	p := &d.arena.uints.take(1, 512)[0]
+	*p = v
+	*slot = p
+	return p
 }
 
 // structValue decodes an object member by member; null leaves the target as it is, as
@@ -227,7 +224,7 @@ func sliceValue[T any](d *summaryDecoder, p *[]T, element func(*T) error) error 
 
 // slabSliceValue is sliceValue for a slice that is nil so far (the usual case: a member seen once):
 // the elements are decoded into the slab's scratch slice and copied out at their exact length.
-func slabSliceValue[T any](d *summaryDecoder, p *[]T, sl *slab[T], element func(*T) error) error {
+func slabSliceValue[T any](d *summaryDecoder, p *[]T, sl *slab[T], c *chunks[T], element func(*T) error) error {
 	if *p != nil || d.peek() != '[' {
 		return sliceValue(d, p, element)
 	}
@@ -238,7 +235,7 @@ func slabSliceValue[T any](d *summaryDecoder, p *[]T, sl *slab[T], element func(
 		return element(&s[len(s)-1])
 	})
 	if err == nil {
-		*p = sl.copyOut(s)
+		*p = sl.copyOut(c, s)
 		if len(s) == 0 {
 			*p = []T{}
 		}
@@ -380,7 +377,7 @@ func (d *summaryDecoder) summary(s *statsv1alpha1.Summary) error {
 			if s.Pods == nil && d.peek() == '[' {
 				// Room for as many pods as the last summary had: the array is then allocated
 				// once, not grown (a node's pod count changes slowly).
-				s.Pods = make([]statsv1alpha1.PodStats, 0, lastCount.pods.Load())
+				s.Pods = d.arena.podsArray(int(lastCount.pods.Load()))
 			}
 			return sliceValue(d, &s.Pods, d.pod)
 		}
@@ -420,9 +417,9 @@ func (d *summaryDecoder) pod(p *statsv1alpha1.PodStats) error {
 		case nameIs(name, "podRef"):
 			return d.podRef(&p.PodRef)
 		case nameIs(name, "containers"):
-			return slabSliceValue(d, &p.Containers, &d.containers, d.container)
+			return slabSliceValue(d, &p.Containers, &d.containers, &d.arena.containers, d.container)
 		case nameIs(name, "volume"):
-			return slabSliceValue(d, &p.VolumeStats, &d.volumes, d.volume)
+			return slabSliceValue(d, &p.VolumeStats, &d.volumes, &d.arena.volumes, d.volume)
 		case nameIs(name, "ephemeral-storage"):
 			return d.fsPointer(&p.EphemeralStorage, false)
 		}

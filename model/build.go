@@ -31,6 +31,9 @@ type Options struct {
 	// LocalStorageCapacityIsolation is the kubelet's localStorageCapacityIsolation (default true);
 	// when false the kubelet enforces no ephemeral-storage limit or emptyDir sizeLimit at all.
 	LocalStorageCapacityIsolation *bool
+	// Specs remembers what is derived from pod specs from one Build to the next (the agent's
+	// cycles); nil derives everything every time. Builds sharing it must not run concurrently.
+	Specs *accounting.SpecMemo
 }
 
 // Inputs are one cycle's data: a summary and the agent's view of the API server at that time.
@@ -44,6 +47,7 @@ type Inputs struct {
 // Build joins a summary with pod specs and the node into a Snapshot.
 func Build(in Inputs, opts Options) *Snapshot {
 	s := in.Summary
+	opts.Specs.Cycle()
 	snap := &Snapshot{NodeName: s.Node.NodeName, Time: in.Now}
 	snap.Node = buildNode(s.Node, in.Node, opts)
 	version := snap.Node.KubeletVersion
@@ -70,7 +74,7 @@ func Build(in Inputs, opts Options) *Snapshot {
 		if dup && (spec == nil || snap.Pods[at].joined) {
 			continue
 		}
-		pod := buildPod(ps, spec, snap.Node.ImageFsDedicated, version, allocatableMemory, in.Now)
+		pod := buildPod(ps, spec, opts.Specs, snap.Node.ImageFsDedicated, version, allocatableMemory, in.Now)
 		if dup {
 			snap.Pods[at] = pod
 			continue
@@ -86,7 +90,7 @@ func Build(in Inputs, opts Options) *Snapshot {
 	if opts.LocalStorageCapacityIsolation != nil {
 		snap.Node.LocalStorageCapacityIsolation = Flag(*opts.LocalStorageCapacityIsolation)
 	}
-	rankPods(snap, s, in.Pods, index)
+	rankPods(snap, s, in.Pods, index, opts.Specs)
 	return snap
 }
 
@@ -110,7 +114,7 @@ func NewPodIndex(pods []*corev1.Pod) PodIndex {
 // Lookup returns the pod the summary knows by uid, or nil.
 func (x PodIndex) Lookup(uid string) *corev1.Pod { return x[uid] }
 
-func buildPod(ps *statsv1alpha1.PodStats, spec *corev1.Pod, dedicatedImageFs bool, version accounting.Version, allocatableMemory *resource.Quantity, now time.Time) Pod {
+func buildPod(ps *statsv1alpha1.PodStats, spec *corev1.Pod, specs *accounting.SpecMemo, dedicatedImageFs bool, version accounting.Version, allocatableMemory *resource.Quantity, now time.Time) Pod {
 	pod := Pod{Namespace: ps.PodRef.Namespace, Name: ps.PodRef.Name, UID: ps.PodRef.UID, joined: spec != nil}
 	var usage *uint64
 	if ps.EphemeralStorage != nil {
@@ -120,12 +124,12 @@ func buildPod(ps *statsv1alpha1.PodStats, spec *corev1.Pod, dedicatedImageFs boo
 	if spec != nil {
 		pod.WorkloadKind, pod.Workload = kube.Workload(spec)
 		pod.Evictable = Flag(accounting.Evictable(spec))
-		if q, ok := accounting.PodRequest(spec); ok {
+		if q, ok := specs.PodRequest(spec); ok {
 			pod.Request = Some(accounting.Bytes(q))
 		}
 		// podEphemeralStorageLimitEviction: skipped when no container sets a limit; a limit of 0
 		// evicts on the first byte.
-		if q, ok := accounting.PodLimit(spec); ok {
+		if q, ok := specs.PodLimit(spec); ok {
 			pod.Limit = Some(accounting.Bytes(q))
 			pod.Ratio = ratio(usage, q)
 		}

@@ -11,7 +11,7 @@ import (
 // node has a hard threshold for. The kubelet ranks its active pods (not finished), with stats
 // looked up by UID; a pod without stats ranks first. Pods the kubelet would never evict get no
 // rank, and neither do pods of the summary whose spec is unknown.
-func rankPods(snap *Snapshot, summary *statsv1alpha1.Summary, pods []*corev1.Pod, index PodIndex) {
+func rankPods(snap *Snapshot, summary *statsv1alpha1.Summary, pods []*corev1.Pod, index PodIndex, specs *accounting.SpecMemo) {
 	if len(snap.Node.Signals) == 0 {
 		return
 	}
@@ -34,7 +34,7 @@ func rankPods(snap *Snapshot, summary *statsv1alpha1.Summary, pods []*corev1.Pod
 		if !s.Threshold.OK || !rankedApart(s.Name, snap.Node.Layout) {
 			continue
 		}
-		ranks := accounting.RankDiskPressure(s.Name, snap.Node.Layout, snap.Node.KubeletVersion, input)
+		ranks := specs.RankDiskPressure(s.Name, snap.Node.Layout, snap.Node.KubeletVersion, input)
 		for i, r := range ranks {
 			if r == 0 || input[i].Stats == nil {
 				continue
