@@ -32,7 +32,8 @@ type Exposition struct {
 	size int    // of the text
 	text []byte // inflated from gz on request, for this snapshot
 
-	textBuf []byte // the text on its way to the compressor, kept across renders
+	textBuf []byte        // the text on its way to the compressor, kept across renders
+	zw      *kgzip.Writer // kept across renders
 }
 
 // NewExposition renders what source hands out.
@@ -58,10 +59,15 @@ func (e *Exposition) compressedLocked(snap *model.Snapshot) (gz []byte, size int
 	}
 	var zbuf bytes.Buffer
 	zbuf.Grow(max(len(e.gz)+len(e.gz)/8, 4096)) // the last member's size, and room to grow
-	// Stateless: no compressor state between writes. compress/gzip allocates ~1.2 MiB of state
-	// per member even at BestSpeed, and took twice the time on the same 250-pod text for 3% fewer
-	// bytes (docs/performance.md).
-	zw, _ := kgzip.NewWriterLevel(&zbuf, kgzip.StatelessCompression)
+	// One klauspost level-1 compressor, kept: compress/gzip allocated ~1.2 MiB of state per
+	// member even at BestSpeed and took about twice the time; klauspost's stateless mode keeps
+	// nothing but took 1.4x the time of a kept level-1 writer (~0.8 MiB) on the same 250-pod
+	// text (docs/performance.md).
+	if e.zw == nil {
+		e.zw, _ = kgzip.NewWriterLevel(&zbuf, kgzip.BestSpeed)
+	}
+	zw := e.zw
+	zw.Reset(&zbuf)
 	size, werr := 0, error(nil)
 	write := func(b []byte) []byte {
 		if werr == nil && len(b) > 0 {
