@@ -2,18 +2,25 @@ package collector
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	kgzip "github.com/klauspost/compress/gzip"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	promodel "github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/accounting"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/dump"
 	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/model"
+	"github.com/ephemeral-storage-exporter/ephemeral-storage-exporter/testutil/synthetic"
 )
 
 // podUsage parses an exposition and returns ephemeral_storage_pod_usage_bytes of the pod named
@@ -120,5 +127,57 @@ func TestExpositionStreamsTheTextIntoTheMember(t *testing.T) {
 		_, _, err = e.Compressed()
 		require.NoError(t, err)
 		require.Nil(t, e.text, "a new snapshot drops the old text")
+		text, err = e.Text()
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(text), "rendered again through the kept writer")
+	}
+}
+
+// BenchmarkCompressors compresses the rendered text of a 250-pod node the way a render writes it
+// (80 KiB writes) with each candidate: compress/gzip BestSpeed (new per render, as before issue
+// 19's third pass), klauspost's stateless mode, and the kept klauspost level-1 writer the
+// exposition uses (docs/performance.md, "What made it fast").
+func BenchmarkCompressors(b *testing.B) {
+	node := synthetic.Generate(250, 1)
+	th, err := accounting.ParseThresholds(accounting.DefaultEvictionHard)
+	require.NoError(b, err)
+	snap := model.Build(model.Inputs{Summary: node.Summary, Pods: node.Pods, Node: node.Node, Now: time.Unix(100, 0)},
+		model.Options{ImageFs: model.ImageFsAuto, Thresholds: th})
+	text := newMetrics().appendText(nil, snap, nil)
+	write := func(w io.Writer) {
+		for rest := text; len(rest) > 0; {
+			n := min(len(rest), 80<<10)
+			if _, err := w.Write(rest[:n]); err != nil {
+				b.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+	}
+	kept, _ := kgzip.NewWriterLevel(io.Discard, kgzip.BestSpeed)
+	for _, c := range []struct {
+		name string
+		new  func(io.Writer) io.WriteCloser
+	}{
+		{"compress-gzip-bestspeed", func(w io.Writer) io.WriteCloser { z, _ := gzip.NewWriterLevel(w, gzip.BestSpeed); return z }},
+		{"klauspost-stateless", func(w io.Writer) io.WriteCloser {
+			z, _ := kgzip.NewWriterLevel(w, kgzip.StatelessCompression)
+			return z
+		}},
+		{"klauspost-level1-kept", func(w io.Writer) io.WriteCloser { kept.Reset(w); return kept }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var out bytes.Buffer
+			b.ReportAllocs()
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				out.Reset()
+				z := c.new(&out)
+				write(z)
+				if err := z.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.Len()), "gzip-bytes")
+		})
 	}
 }
