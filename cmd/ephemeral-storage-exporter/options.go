@@ -156,6 +156,7 @@ type serveOptions struct {
 	logScanInterval       time.Duration
 	logScanMaxBytesPerRun units.Base2Bytes
 	logScanMaxLineBytes   units.Base2Bytes
+	logScanOwnPodUID      string
 }
 
 const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/"
@@ -188,6 +189,7 @@ func (o *serveOptions) AddFlags(cmd cli.FlagGroup) {
 	cmd.Flag("logscan.root", "Root of the node's pod logs.").Default("/var/log/pods").StringVar(&o.logScanRoot)
 	cmd.Flag("logscan.interval", "How often the log scanner reads new log bytes.").Default("10s").DurationVar(&o.logScanInterval)
 	cmd.Flag("logscan.max-bytes-per-run", "CPU budget of the log scanner: at most this many new bytes per run (about 1.3 ms of CPU per MiB).").Default("8MiB").BytesVar(&o.logScanMaxBytesPerRun)
+	cmd.Flag("logscan.own-pod-uid", "The agent's own pod UID (downward API metadata.uid), whose logs the scanner does not read: they quote the failures the agent reports.").Envar("POD_UID").StringVar(&o.logScanOwnPodUID)
 	cmd.Flag("logscan.max-line-bytes", "Longer log lines are only searched in their first bytes.").Default("16KiB").BytesVar(&o.logScanMaxLineBytes)
 }
 

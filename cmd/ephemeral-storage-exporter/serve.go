@@ -14,6 +14,7 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -157,7 +158,11 @@ func detectEvents(ctx context.Context, o *serveOptions, client *kube.Client, res
 	reg.MustRegister(detector.Collector())
 	if o.logScanEnabled {
 		scanner := logscan.New(logscan.Options{Root: o.logScanRoot, Interval: o.logScanInterval,
-			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger}, detector.ObserveLogLine)
+			MaxBytesPerRun: int64(o.logScanMaxBytesPerRun), MaxLineBytes: int(o.logScanMaxLineBytes), Logger: logger,
+			OwnPodUID: types.UID(o.logScanOwnPodUID)}, detector.ObserveLogLine)
+		if o.logScanOwnPodUID == "" {
+			logger.Warn("log scanner: the agent's own pod UID is unknown (--logscan.own-pod-uid, POD_UID), so its own log is scanned too and the failures it reports may be counted again as the agent's")
+		}
 		reg.MustRegister(scanner)
 		go scanner.Run(ctx)
 	}

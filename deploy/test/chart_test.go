@@ -288,6 +288,7 @@ func checkPodSpec(t *testing.T, spec *corev1.PodSpec, logScan bool) {
 	}
 	assert.Equal(t, "spec.nodeName", env["NODE_NAME"])
 	assert.Equal(t, "status.hostIP", env["NODE_IP"])
+	assert.Equal(t, "metadata.uid", env["POD_UID"], "the log scanner skips the agent's own log by its pod UID")
 
 	// Every node: tolerating every taint unless told otherwise.
 	assert.NotEmpty(t, spec.Tolerations)

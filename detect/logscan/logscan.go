@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -34,6 +35,10 @@ type Options struct {
 	MaxLineBytes int
 	Interval     time.Duration
 	Logger       *slog.Logger
+	// OwnPodUID is the agent's own pod, whose logs are not read: they quote the failures the
+	// agent reports, and reading them would count each one again as a failure of the agent, then
+	// that one, every run.
+	OwnPodUID types.UID
 }
 
 // readerSize is the read buffer: lines longer than it are searched in their first bytes only.
@@ -118,6 +123,9 @@ func (s *Scanner) ScanOnce() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if s.opts.OwnPodUID != "" {
+		paths = slices.DeleteFunc(paths, s.isOwnLog)
+	}
 	sort.Strings(paths)
 	s.forgetMissing(paths)
 	if !s.primed {
@@ -152,6 +160,12 @@ func (s *Scanner) ScanOnce() (int64, error) {
 	s.bytes.Add(float64(read))
 	s.tracked.Set(float64(len(s.files)))
 	return read, errors.Join(errs...)
+}
+
+// isOwnLog reports whether path, <root>/<namespace>_<pod>_<uid>/<container>/<n>.log, is a log of
+// the agent's own pod.
+func (s *Scanner) isOwnLog(path string) bool {
+	return strings.HasSuffix(filepath.Base(filepath.Dir(filepath.Dir(path))), "_"+string(s.opts.OwnPodUID))
 }
 
 func (s *Scanner) forgetMissing(paths []string) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"k8s.io/apimachinery/pkg/types"
@@ -243,4 +244,22 @@ func TestScannerChattyFileDoesNotStarveOthers(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, []string{"open /quiet: read-only file system"}, c.texts())
+}
+
+// The agent's own log quotes the failures it reports: read, each would count again as a failure
+// of the agent, and that one too, every run. With its pod UID known, it is never read.
+func TestScannerSkipsTheAgentsOwnLog(t *testing.T) {
+	root := t.TempDir()
+	own := containerLog(t, root, "ephemeral-storage-exporter", "ephemeral-storage-exporter-x7k2p", "uid-agent", "ephemeral-storage-exporter")
+	app := containerLog(t, root, "shop", "web-5d8f7-abcde", "uid-1", "nginx")
+	c := &collect{}
+	s := New(Options{Root: root, MaxBytesPerRun: 1 << 20, MaxLineBytes: 4096, OwnPodUID: "uid-agent"}, c.sink)
+	_, err := s.ScanOnce()
+	require.NoError(t, err)
+	appendFile(t, own, criLine("stderr", "F", `{"level":"WARN","msg":"write failed on a read-only filesystem","line":"open /x: read-only file system"}`))
+	appendFile(t, app, criLine("stderr", "F", `open /x: read-only file system`))
+	_, err = s.ScanOnce()
+	require.NoError(t, err)
+	assert.Equal(t, []seenLine{{"shop", "web-5d8f7-abcde", "uid-1", "nginx", `open /x: read-only file system`}}, c.lines)
+	assert.Equal(t, 1.0, testutil.ToFloat64(s.tracked), "the agent's own log is not even followed")
 }
