@@ -94,6 +94,13 @@ step "kube binaries + helm (build-k8s.sh)"
 K8S_BIN=$("$ROOT/hack/e2e/build-k8s.sh" 2> >(tee "$LOGS/build-k8s.log" >&2))
 HELM_BIN=$("$ROOT/hack/e2e/build-k8s.sh" --helm 2> >(tee -a "$LOGS/build-k8s.log" >&2))
 export E2E_K8S_BIN=$K8S_BIN E2E_HELM_BIN=$HELM_BIN E2E_KUBECTL_BIN=$K8S_BIN/kubectl
+# The Prometheus Operator path's binaries (operator.sh, inside the namespace, only reads the cache):
+# built here, where the module proxy is reachable; a cold build inside the namespace fails.
+if [[ "${E2E_OPERATOR:-1}" != 0 ]]; then
+  step "prometheus operator + prometheus (build-operator.sh; cached)"
+  "$ROOT/hack/e2e/build-operator.sh" >/dev/null 2> >(tee "$LOGS/build-operator.log" >&2)
+  "$ROOT/hack/e2e/build-operator.sh" --prometheus >/dev/null 2> >(tee -a "$LOGS/build-operator.log" >&2)
+fi
 W=$(mktemp -d /tmp/ese-e2e.XXXXXX)
 export E2E_WORKDIR=$W
 NS=ese-e2e-$$

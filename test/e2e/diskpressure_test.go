@@ -122,6 +122,18 @@ func TestDiskPressure(t *testing.T) {
 	timing := newTimings(t, e)
 	rec := &recorder{e: e, cs: cs, hc: hc, token: adminToken}
 
+	ensureNamespace(ctx, t, cs, pressureNS)
+	if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-high"}, Value: 1000}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	// The scenario's pods first: they start while the agent is installed.
+	pods := pressurePods(e)
+	for _, p := range pods {
+		if _, err := cs.CoreV1().Pods(pressureNS).Create(ctx, p.pod, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create pod %s: %v", p.name, err)
+		}
+	}
 	// The product, installed with kubectl apply -k (apiserver-proxy overlay); the DaemonSet
 	// controller and the scheduler place it. Documented knobs only: images: and args patches (a 1 s
 	// interval for speed, this kubelet's evictionHard, JSON logs).
@@ -134,17 +146,6 @@ func TestDiskPressure(t *testing.T) {
 	timing("agent installed (kubectl apply -k, apiserver-proxy overlay) and ready: " + agentURL)
 	t.Run("apiserver-proxy", func(t *testing.T) { checkReadsThroughAPIServer(t, e, installedAt) })
 
-	ensureNamespace(ctx, t, cs, pressureNS)
-	if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-high"}, Value: 1000}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	pods := pressurePods(e)
-	for _, p := range pods {
-		if _, err := cs.CoreV1().Pods(pressureNS).Create(ctx, p.pod, metav1.CreateOptions{}); err != nil {
-			t.Fatalf("create pod %s: %v", p.name, err)
-		}
-	}
 	// Every pod running and its data written, as the kubelet's summary shows it (volume stats
 	// are refreshed every volumeStatsAggPeriod, 10s here).
 	eventually(t, 90*time.Second, time.Second, "every pod's data in the kubelet's summary", func() (bool, string) {
