@@ -147,16 +147,22 @@ func TestDiskPressure(t *testing.T) {
 	t.Run("apiserver-proxy", func(t *testing.T) { checkReadsThroughAPIServer(t, e, installedAt) })
 
 	// Every pod running and its data written, as the kubelet's summary shows it (volume stats
-	// are refreshed every volumeStatsAggPeriod, 10s here).
-	eventually(t, 90*time.Second, time.Second, "every pod's data in the kubelet's summary", func() (bool, string) {
+	// are refreshed every volumeStatsAggPeriod, 10s here), and as the agent last read it (it reads
+	// the summary every second: its ranks below must come from the same data, not from a read
+	// a moment before a pod's volume stats were refreshed, seen once: small ranked before mixed).
+	eventually(t, 90*time.Second, time.Second, "every pod's data in the kubelet's summary and in the agent's series", func() (bool, string) {
 		s, err := kubeletSummary(hc, e, adminToken)
 		if err != nil {
 			return false, err.Error()
 		}
+		m := scrape(t, hc, agentURL)
 		for _, p := range pods {
 			used, _ := pressureVolumeUsed(s, p.name, "data")
 			if used < uint64(p.bytes) {
 				return false, fmt.Sprintf("%s: data %d of %d bytes", p.name, used, p.bytes)
+			}
+			if v, ok := value(m, "ephemeral_storage_volume_used_bytes", map[string]string{"namespace": pressureNS, "pod": p.name, "volume": "data"}); !ok || v < float64(p.bytes) {
+				return false, fmt.Sprintf("%s: the agent's data volume %v bytes (found %v) of %d", p.name, v, ok, p.bytes)
 			}
 		}
 		return true, ""
