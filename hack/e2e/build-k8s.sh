@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubelet, kube-controller-manager and kube-scheduler from the k8s.io/kubernetes Go module pinned in
+# Builds kube-apiserver, kubelet, kube-controller-manager, kube-scheduler and kubectl from the k8s.io/kubernetes Go module pinned in
 # test/e2e/k8sbin/go.mod and caches them under ${E2E_CACHE:-~/.cache/ese-e2e}/<version>/, so warm
 # runs skip the build. Prints the cache directory on stdout.
 #   hack/e2e/build-k8s.sh                 build (or reuse) the pinned version
@@ -53,9 +53,18 @@ mkdir -p "$cache"
 minor=${version#v1.}; minor=${minor%%.*}
 vpkg=k8s.io/component-base/version
 ldflags="-s -w -X $vpkg.gitVersion=$version -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"
-for bin in kube-apiserver kubelet kube-controller-manager kube-scheduler; do
+# kubectl (the suite's `kubectl apply -k`, the kustomize install) is built like the others, from the
+# same module: its kustomize is the one kubectl $version embeds.
+binversion() { # binversion BIN: what BIN says its version is
+  if [[ $1 == */kubectl ]]; then
+    "$1" version --client 2>/dev/null | sed -n 's/^Client Version: /Kubernetes /p'
+  else
+    "$1" --version 2>/dev/null
+  fi
+}
+for bin in kube-apiserver kubelet kube-controller-manager kube-scheduler kubectl; do
   # A binary that does not print the pinned version (e.g. built before the stamp) is relinked.
-  if [[ -x "$cache/$bin" ]] && [[ "$("$cache/$bin" --version 2>/dev/null)" == "Kubernetes $version" ]]; then
+  if [[ -x "$cache/$bin" ]] && [[ "$(binversion "$cache/$bin")" == "Kubernetes $version" ]]; then
     echo "build-k8s: $bin $version cached at $cache/$bin" >&2
     continue
   fi

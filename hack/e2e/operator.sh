@@ -24,7 +24,7 @@
 
 [[ "${E2E_OPERATOR:-1}" != 0 ]] || return 0
 step "prometheus operator (build-operator.sh)"
-OP_BIN_DIR=$("$ROOT/hack/e2e/build-operator.sh" 2> >(tee "$LOGS/build-operator.log" >&2))
+OP_BIN_DIR=$("$ROOT/hack/e2e/build-operator.sh" 2> >(tee -a "$LOGS/build-operator.log" >&2))
 OP_VERSION=${OP_BIN_DIR##*/prometheus-operator-}
 OPW=$W/operator
 mkdir -p "$OPW/manifests" "$E2E_ARTIFACTS/operator"

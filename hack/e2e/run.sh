@@ -16,6 +16,13 @@ export E2E_RULES=$E2E_ARTIFACTS/mixin/alerts/rules.yaml
 (cd "$ROOT/test/e2e" && "$GO" test -p "${E2E_GO_P:-1}" -c -o "$E2E_ARTIFACTS/e2e.test" .)
 TEST_CMD='cd "$E2E_ROOT/test/e2e" && "$E2E_TEST_BIN" -test.v -test.count=1 -test.timeout=15m ${E2E_RUN:+-test.run "$E2E_RUN"} 2>&1 | tee "$E2E_ARTIFACTS/go-test.log"; exit "${PIPESTATUS[0]}"'
 export E2E_TEST_BIN=$E2E_ARTIFACTS/e2e.test
+# The agent, plugin and test-image binaries and the agent's image, built by the first cluster's
+# up.sh and reused by the second (same work tree, same make e2e); removed on exit.
+if [[ -z "${E2E_BUILD_CACHE:-}" ]]; then
+  E2E_BUILD_CACHE=$(mktemp -d /tmp/ese-e2e-build.XXXXXX)
+  export E2E_BUILD_CACHE
+  trap 'rm -rf "$E2E_BUILD_CACHE"' EXIT
+fi
 # E2E_SCENARIOS picks the cluster runs (default both): "main" is the cluster every scenario but
 # TestDiskPressure runs on; "diskpressure" a second cluster whose kubelet root dir (nodefs) and
 # containerd root (dedicated imagefs) are loop-mounted ext4 images (up.sh E2E_LOOP_*), for

@@ -93,7 +93,14 @@ step "packages ok: $(etcd --version | head -1), $(containerd --version | awk '{p
 step "kube binaries + helm (build-k8s.sh)"
 K8S_BIN=$("$ROOT/hack/e2e/build-k8s.sh" 2> >(tee "$LOGS/build-k8s.log" >&2))
 HELM_BIN=$("$ROOT/hack/e2e/build-k8s.sh" --helm 2> >(tee -a "$LOGS/build-k8s.log" >&2))
-export E2E_K8S_BIN=$K8S_BIN E2E_HELM_BIN=$HELM_BIN
+export E2E_K8S_BIN=$K8S_BIN E2E_HELM_BIN=$HELM_BIN E2E_KUBECTL_BIN=$K8S_BIN/kubectl
+# The Prometheus Operator path's binaries (operator.sh, inside the namespace, only reads the cache):
+# built here, where the module proxy is reachable; a cold build inside the namespace fails.
+if [[ "${E2E_OPERATOR:-1}" != 0 ]]; then
+  step "prometheus operator + prometheus (build-operator.sh; cached)"
+  "$ROOT/hack/e2e/build-operator.sh" >/dev/null 2> >(tee "$LOGS/build-operator.log" >&2)
+  "$ROOT/hack/e2e/build-operator.sh" --prometheus >/dev/null 2> >(tee -a "$LOGS/build-operator.log" >&2)
+fi
 W=$(mktemp -d /tmp/ese-e2e.XXXXXX)
 export E2E_WORKDIR=$W
 NS=ese-e2e-$$
@@ -113,41 +120,58 @@ outer_cleanup() {
 trap outer_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-mkdir -p "$W/bin" "$W/image-ctx/bin"
-step "agent (make build, in the image), kubectl plugin + test image binaries (go build -p ${E2E_GO_P:-1})"
-# Both binaries of the image (the agent and the events role), as `make build` makes them.
-(cd "$ROOT" && GOFLAGS=-p=${E2E_GO_P:-1} make --no-print-directory build GO="$GO" BIN="$W/image-ctx/bin/ephemeral-storage-exporter" \
-  EVENTS_BIN="$W/image-ctx/bin/ephemeral-storage-events" >/dev/null)
-cp "$W/image-ctx/bin/ephemeral-storage-exporter" "$W/image-ctx/bin/ephemeral-storage-events" "$W/bin/"
-(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/kubectl-ephemeral_storage" ./cmd/kubectl-ephemeral_storage)
-(cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
-export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter E2E_PLUGIN_BIN=$W/bin/kubectl-ephemeral_storage
-
-# The agent's image: the repo's Dockerfile on that binary, built with buildah (vfs storage in the
-# work dir, chroot isolation: no daemon), saved as a docker archive that containerd imports.
-step "agent image (buildah bud -f Dockerfile)"
 export E2E_AGENT_IMAGE=e2e.local/ephemeral-storage-exporter:e2e
-B=(buildah --storage-driver vfs --root "$W/buildah/store" --runroot "$W/buildah/run")
-"${B[@]}" bud --quiet --isolation chroot -f "$ROOT/Dockerfile" -t "$E2E_AGENT_IMAGE" "$W/image-ctx" >"$LOGS/buildah.log" 2>&1 || {
-  tail -20 "$LOGS/buildah.log" >&2; die "buildah bud"; }
-"${B[@]}" push "$E2E_AGENT_IMAGE" "docker-archive:$W/agent-image.tar:$E2E_AGENT_IMAGE" >>"$LOGS/buildah.log" 2>&1 || {
-  tail -20 "$LOGS/buildah.log" >&2; die "buildah push"; }
-AGENT_IMAGE_ID=$("${B[@]}" inspect --type image --format '{{.FromImageID}}' "$E2E_AGENT_IMAGE" 2>/dev/null || true)
-"${B[@]}" rmi -af >/dev/null 2>&1 || true
-rm -rf "$W/buildah"
+mkdir -p "$W/bin" "$W/image-ctx/bin"
+# E2E_BUILD_CACHE (set by run.sh for one `make e2e`): the second cluster (the DiskPressure run)
+# reuses the binaries and the image the first one built from the same work tree.
+if [[ -n "${E2E_BUILD_CACHE:-}" && -f "${E2E_BUILD_CACHE}/done" ]]; then
+  step "agent, kubectl plugin, test image binaries and the agent's image: reused from this make e2e's first cluster ($E2E_BUILD_CACHE)"
+  cp -a "$E2E_BUILD_CACHE/bin/." "$W/bin/"
+  cp "$E2E_BUILD_CACHE/agent-image.tar" "$W/agent-image.tar"
+  AGENT_IMAGE_ID=$(cat "$E2E_BUILD_CACHE/agent-image.id")
+else
+  step "agent (make build, in the image), kubectl plugin + test image binaries (go build -p ${E2E_GO_P:-1})"
+  # Both binaries of the image (the agent and the events role), as `make build` makes them.
+  (cd "$ROOT" && GOFLAGS=-p=${E2E_GO_P:-1} make --no-print-directory build GO="$GO" BIN="$W/image-ctx/bin/ephemeral-storage-exporter" \
+    EVENTS_BIN="$W/image-ctx/bin/ephemeral-storage-events" >/dev/null)
+  cp "$W/image-ctx/bin/ephemeral-storage-exporter" "$W/image-ctx/bin/ephemeral-storage-events" "$W/bin/"
+  (cd "$ROOT" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -o "$W/bin/kubectl-ephemeral_storage" ./cmd/kubectl-ephemeral_storage)
+  (cd "$ROOT/test/e2e" && CGO_ENABLED=0 "$GO" build -p "${E2E_GO_P:-1}" -trimpath -ldflags '-s -w' -o "$W/bin/e2e-image" ./image)
+
+  # The agent's image: the repo's Dockerfile on that binary, built with buildah (vfs storage in the
+  # work dir, chroot isolation: no daemon), saved as a docker archive that containerd imports.
+  step "agent image (buildah bud -f Dockerfile)"
+  B=(buildah --storage-driver vfs --root "$W/buildah/store" --runroot "$W/buildah/run")
+  "${B[@]}" bud --quiet --isolation chroot -f "$ROOT/Dockerfile" -t "$E2E_AGENT_IMAGE" "$W/image-ctx" >"$LOGS/buildah.log" 2>&1 || {
+    tail -20 "$LOGS/buildah.log" >&2; die "buildah bud"; }
+  "${B[@]}" push "$E2E_AGENT_IMAGE" "docker-archive:$W/agent-image.tar:$E2E_AGENT_IMAGE" >>"$LOGS/buildah.log" 2>&1 || {
+    tail -20 "$LOGS/buildah.log" >&2; die "buildah push"; }
+  AGENT_IMAGE_ID=$("${B[@]}" inspect --type image --format '{{.FromImageID}}' "$E2E_AGENT_IMAGE" 2>/dev/null || true)
+  "${B[@]}" rmi -af >/dev/null 2>&1 || true
+  rm -rf "$W/buildah"
+  if [[ -n "${E2E_BUILD_CACHE:-}" ]]; then
+    mkdir -p "$E2E_BUILD_CACHE/bin"
+    cp -a "$W/bin/." "$E2E_BUILD_CACHE/bin/"
+    cp "$W/agent-image.tar" "$E2E_BUILD_CACHE/agent-image.tar"
+    echo "$AGENT_IMAGE_ID" >"$E2E_BUILD_CACHE/agent-image.id"
+    touch "$E2E_BUILD_CACHE/done"
+  fi
+fi
+export E2E_AGENT_BIN=$W/bin/ephemeral-storage-exporter E2E_PLUGIN_BIN=$W/bin/kubectl-ephemeral_storage
 {
   echo "etcd: $(etcd --version 2>&1 | head -1) (Debian etcd-server; started by up.sh in the netns)"
   # The module version pinned in test/e2e/k8sbin/go.mod, stamped at link time (build-k8s.sh).
   for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
     echo "$b: k8s.io/kubernetes $(basename "$K8S_BIN") (built by build-k8s.sh, $K8S_BIN/$b; --version: $("$K8S_BIN/$b" --version 2>&1 | head -1); started by up.sh in the netns)"
   done
+  echo "kubectl: k8s.io/kubernetes $(basename "$K8S_BIN") (built by build-k8s.sh, $K8S_BIN/kubectl; $("$K8S_BIN/kubectl" version --client 2>&1 | tr '\n' ' '); run by the test: kubectl apply -k, the kustomize install)"
   echo "containerd: $(containerd --version 2>&1 | head -1) (Debian; started by up.sh in the netns)"
   echo "runc: $(runc --version 2>&1 | head -1) (Debian)"
   echo "cni: Debian containernetworking-plugins $(dpkg-query -W -f '${Version}' containernetworking-plugins 2>/dev/null) (bridge + host-local, /usr/lib/cni; run by containerd)"
   echo "prometheus: $(prometheus --version 2>&1 | head -1) (Debian; started by the test in the netns, scrapes the agent's pod IP)"
   echo "helm: helm.sh/helm/v3 $(basename "$(dirname "$HELM_BIN")" | sed 's/^helm-//') (the version deploy/test/go.mod pins; built by build-k8s.sh --helm, $HELM_BIN; run by the test: helm install/upgrade)"
   echo "buildah: $(buildah --version 2>&1 | head -1) (Debian; built the agent's image from Dockerfile)"
-  echo "agent: $("$E2E_AGENT_BIN" --version 2>&1 | head -1) (built from $ROOT, $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git')); image $E2E_AGENT_IMAGE ${AGENT_IMAGE_ID:+id $AGENT_IMAGE_ID }installed by the test with helm install (DaemonSet)"
+  echo "agent: $("$E2E_AGENT_BIN" --version 2>&1 | head -1) (built from $ROOT, $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo 'no git')); image $E2E_AGENT_IMAGE ${AGENT_IMAGE_ID:+id $AGENT_IMAGE_ID }installed by the test as a DaemonSet: helm install (main run), kubectl apply -k (DiskPressure run)"
   echo "go: $("$GO" version)"
 } >"$E2E_ARTIFACTS/versions.txt"
 
@@ -229,7 +253,12 @@ teardown() {
     for c in $(CTR tasks ls -q 2>/dev/null); do CTR tasks delete -f "$c" >/dev/null 2>&1 || true; done
     for c in $(CTR containers ls -q 2>/dev/null); do CTR containers delete "$c" >/dev/null 2>&1 || true; done
   fi
-  for (( i=${#PIDS[@]}-1; i>=0; i-- )); do stop_pid "${PIDS[i]}"; done
+  for (( i=${#PIDS[@]}-1; i>=0; i-- )); do
+    stop_pid "${PIDS[i]}"
+    # A process restarted by the test (TestAPIServerRestart) wrote its pid to the same file.
+    local cur; cur=$(cat "$W/${NAMES[i]}.pid" 2>/dev/null || true)
+    [[ -z "$cur" || "$cur" == "${PIDS[i]}" ]] || stop_pid "$cur"
+  done
   # Shims outlive containerd: end the ones started for this work dir (matched by our socket path).
   local p
   for p in /proc/[0-9]*; do
@@ -319,7 +348,24 @@ step "kube-apiserver"
 # node's namespace) then reaches it without kube-proxy.
 API_PORT=443
 APISERVER=https://127.0.0.1:$API_PORT
-start kube-apiserver "$K8S_BIN/kube-apiserver" \
+# The API server's audit log records only the installed agent's pod lists and watches (the test of
+# an API-server restart reads its re-list there) and its nodes/proxy gets (apiserver-proxy mode).
+cat >"$W/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: ["system:serviceaccount:ephemeral-storage-exporter:ephemeral-storage-exporter"]
+  verbs: [list, watch]
+  resources: [{group: "", resources: [pods]}]
+- level: Metadata
+  users: ["system:serviceaccount:ephemeral-storage-exporter:ephemeral-storage-exporter"]
+  verbs: [get]
+  resources: [{group: "", resources: [nodes/proxy]}]
+- level: None
+EOF
+APISERVER_ARGS=(
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address 0.0.0.0 --advertise-address "$E2E_NODE_IP" --secure-port "$API_PORT" \
   --tls-cert-file "$W/pki/apiserver.crt" --tls-private-key-file "$W/pki/apiserver.key" \
@@ -333,7 +379,13 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --kubelet-certificate-authority "$W/pki/ca.crt" \
   --kubelet-client-certificate "$W/pki/apiserver-kubelet-client.crt" \
   --kubelet-client-key "$W/pki/apiserver-kubelet-client.key" \
+  --audit-policy-file "$W/audit-policy.yaml" --audit-log-path "$LOGS/kube-apiserver-audit.log" \
   --cert-dir "$W/apiserver-certs"
+)
+start kube-apiserver "$K8S_BIN/kube-apiserver" "${APISERVER_ARGS[@]}"
+# How to start it again (TestAPIServerRestart stops it and runs this, then writes the new pid to
+# $W/kube-apiserver.pid, which teardown stops): one argument per line.
+printf '%s\n' "$K8S_BIN/kube-apiserver" "${APISERVER_ARGS[@]}" >"$W/kube-apiserver.cmdline"
 api() { curl -sSf --max-time 10 --cacert "$W/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "$@"; }
 wait_for 90 "kube-apiserver /readyz" api "$APISERVER/readyz"
 alive kube-apiserver
@@ -501,11 +553,11 @@ wait_for 120 "node $E2E_NODE Ready (CNI configured)" node_ready
 source "$ROOT/hack/e2e/operator.sh"
 
 # ---------------------------------------------------------------------------------------------
-export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_NODE_IP E2E_AGENT_IMAGE E2E_HELM_BIN E2E_ADMIN_KUBECONFIG=$W/admin.kubeconfig \
+export E2E_APISERVER=$APISERVER E2E_CA=$W/pki/ca.crt E2E_NODE_IP E2E_AGENT_IMAGE E2E_HELM_BIN E2E_KUBECTL_BIN E2E_ADMIN_KUBECONFIG=$W/admin.kubeconfig \
        E2E_KUBELET_URL=$KUBELET_URL E2E_PROMETHEUS_BIN=$(command -v prometheus) E2E_ROOT=$ROOT
 {
   for v in E2E_NODE E2E_NODE_IP E2E_AGENT_IMAGE E2E_HELM_BIN E2E_ARTIFACTS E2E_WORKDIR E2E_K8S_BIN E2E_AGENT_BIN E2E_PLUGIN_BIN E2E_IMAGE E2E_APISERVER E2E_CA \
-           E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0 \
+           E2E_KUBECTL_BIN E2E_ADMIN_KUBECONFIG E2E_KUBELET_URL E2E_PROMETHEUS_BIN E2E_EVICTION_HARD E2E_ROOT E2E_RULES E2E_T0 \
            E2E_OPERATOR_PROM_URL E2E_OPERATOR_CONFIG E2E_OPERATOR_SM_CONFIG E2E_OPERATOR_VERSION \
            E2E_OPERATOR_RELEASE E2E_OPERATOR_RELEASE_NS E2E_OPERATOR_POD_LABELS; do
     printf 'export %s=%q\n' "$v" "${!v:-}"

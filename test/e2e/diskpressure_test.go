@@ -4,8 +4,11 @@ package e2e
 
 // TestDiskPressure: node pressure on a real kubelet whose root dir (nodefs) and containerd root
 // (a dedicated imagefs) are ext4 images of their own (hack/e2e/up.sh with E2E_LOOP_NODEFS=1 and
-// E2E_LOOP_IMAGEFS=1, the second cluster run of hack/e2e/run.sh). The test fills nodefs past
-// nodefs.available with a file of its own, and checks the agent against what the kubelet did.
+// E2E_LOOP_IMAGEFS=1, the second cluster run of hack/e2e/run.sh). The agent is the product
+// installed the second way users install it: `kubectl apply -k` on top of the apiserver-proxy
+// overlay (kustomize_test.go), so it reads the kubelet through the API server's node proxy, and the
+// test reads it at its pod IP. The test fills nodefs past nodefs.available with a file of its own,
+// and checks the agent against what the kubelet did.
 
 import (
 	"context"
@@ -15,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,31 +122,47 @@ func TestDiskPressure(t *testing.T) {
 	timing := newTimings(t, e)
 	rec := &recorder{e: e, cs: cs, hc: hc, token: adminToken}
 
-	agentURL := startAgent(ctx, t, e, cs, hc)
-	timing("agent ready")
-
 	ensureNamespace(ctx, t, cs, pressureNS)
 	if _, err := cs.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "e2e-high"}, Value: 1000}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	// The scenario's pods first: they start while the agent is installed.
 	pods := pressurePods(e)
 	for _, p := range pods {
 		if _, err := cs.CoreV1().Pods(pressureNS).Create(ctx, p.pod, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create pod %s: %v", p.name, err)
 		}
 	}
+	// The product, installed with kubectl apply -k (apiserver-proxy overlay); the DaemonSet
+	// controller and the scheduler place it. Documented knobs only: images: and args patches (a 1 s
+	// interval for speed, this kubelet's evictionHard, JSON logs).
+	installedAt := time.Now()
+	agent := kustomizeInstall(ctx, t, e, cs, map[string]string{
+		"kubelet.min-interval": "1s", "eviction.hard": e.EvictionHard, "log.format": "json"})
+	agentURL := agent.URL
+	checkProbes(t, hc, agent)
+	t.Cleanup(func() { _, _ = saveAgentLog(context.Background(), cs, e, agent.Pod) })
+	timing("agent installed (kubectl apply -k, apiserver-proxy overlay) and ready: " + agentURL)
+	t.Run("apiserver-proxy", func(t *testing.T) { checkReadsThroughAPIServer(t, e, installedAt) })
+
 	// Every pod running and its data written, as the kubelet's summary shows it (volume stats
-	// are refreshed every volumeStatsAggPeriod, 10s here).
-	eventually(t, 90*time.Second, time.Second, "every pod's data in the kubelet's summary", func() (bool, string) {
+	// are refreshed every volumeStatsAggPeriod, 10s here), and as the agent last read it (it reads
+	// the summary every second: its ranks below must come from the same data, not from a read
+	// a moment before a pod's volume stats were refreshed, seen once: small ranked before mixed).
+	eventually(t, 90*time.Second, time.Second, "every pod's data in the kubelet's summary and in the agent's series", func() (bool, string) {
 		s, err := kubeletSummary(hc, e, adminToken)
 		if err != nil {
 			return false, err.Error()
 		}
+		m := scrape(t, hc, agentURL)
 		for _, p := range pods {
 			used, _ := pressureVolumeUsed(s, p.name, "data")
 			if used < uint64(p.bytes) {
 				return false, fmt.Sprintf("%s: data %d of %d bytes", p.name, used, p.bytes)
+			}
+			if v, ok := value(m, "ephemeral_storage_volume_used_bytes", map[string]string{"namespace": pressureNS, "pod": p.name, "volume": "data"}); !ok || v < float64(p.bytes) {
+				return false, fmt.Sprintf("%s: the agent's data volume %v bytes (found %v) of %d", p.name, v, ok, p.bytes)
 			}
 		}
 		return true, ""
@@ -155,13 +175,17 @@ func TestDiskPressure(t *testing.T) {
 	rec.save(ctx, t, "running")
 	timing("imagefs checked; recorded the running node")
 
-	// The agent's order before the pressure: the pods do not change any more.
-	ranks := scrapeRanks(t, hc, agentURL)
+	// The agent's order before the pressure: the pods do not change any more. The agent's own pod
+	// is on the node too and the kubelet ranks it like any other ("agent" below).
+	ranks := scrapeRanks(t, hc, agentURL, agent.Pod.Name)
 	t.Logf("the agent's %s ranks: %v", nodefsSignal, ranks)
-	// rankDiskPressureFunc with a dedicated imagefs (nodefs usage = logs + disk emptyDirs): hog,
-	// mixed and small use more than they request; of these small has the higher priority, hog
-	// uses more than mixed; requested stays below its request.
-	if want := map[string]int{"hog": 1, "mixed": 2, "small": 3, "requested": 4}; !maps.Equal(ranks, want) {
+	// rankDiskPressureFunc with a dedicated imagefs (nodefs usage = logs + disk emptyDirs; the
+	// agent's projected token volume does not count): hog, mixed and small use more than they
+	// request; of these small has the higher priority, hog uses more than mixed. The agent (its
+	// logs, far below its 16Mi request) and requested (5 MiB of its 100Mi) do not; among those two,
+	// equal priority (the base sets no priorityClassName), usage minus request orders them:
+	// the agent's -16Mi before requested's -95Mi. So the agent would be the fourth pod evicted.
+	if want := map[string]int{"hog": 1, "mixed": 2, "small": 3, "agent": 4, "requested": 5}; !maps.Equal(ranks, want) {
 		t.Errorf("the agent's %s ranks %v, want %v", nodefsSignal, ranks, want)
 	}
 	metrics := scrape(t, hc, agentURL)
@@ -183,7 +207,7 @@ func TestDiskPressure(t *testing.T) {
 
 	var evicted []*corev1.Pod
 	eventually(t, diskPressureLimit, time.Second, "the kubelet to evict a pod under DiskPressure", func() (bool, string) {
-		evicted = evictedPods(ctx, cs, pods)
+		evicted = evictedPods(ctx, cs, pods, agent.Pod)
 		return len(evicted) > 0, "no eviction yet"
 	})
 	timing("first eviction: " + evicted[0].Name)
@@ -219,22 +243,25 @@ func TestDiskPressure(t *testing.T) {
 	timing("recorded the node under DiskPressure; ballast removed")
 
 	t.Run("kubelet-evicts-the-agents-first", func(t *testing.T) {
-		evicted = evictedPods(ctx, cs, pods)
+		evicted = evictedPods(ctx, cs, pods, agent.Pod)
 		var order []string
 		for _, p := range evicted {
-			order = append(order, p.Name)
+			order = append(order, rankKey(p, agent.Pod.Name))
 		}
 		t.Logf("evicted in this order: %v", order)
 		first := evicted[0]
-		if ranks[first.Name] != 1 {
-			t.Errorf("the kubelet evicted %s first; the agent ranked it %d (ranks %v)", first.Name, ranks[first.Name], ranks)
+		if ranks[order[0]] != 1 {
+			t.Errorf("the kubelet evicted %s first; the agent ranked it %d (ranks %v)", order[0], ranks[order[0]], ranks)
 		}
 		// Every later eviction went to a pod ranked no earlier than the one before.
-		for i := 1; i < len(evicted); i++ {
-			if ranks[evicted[i].Name] < ranks[evicted[i-1].Name] {
-				t.Errorf("eviction %d was %s (rank %d) after %s (rank %d)", i+1, evicted[i].Name, ranks[evicted[i].Name],
-					evicted[i-1].Name, ranks[evicted[i-1].Name])
+		for i := 1; i < len(order); i++ {
+			if ranks[order[i]] < ranks[order[i-1]] {
+				t.Errorf("eviction %d was %s (rank %d) after %s (rank %d)", i+1, order[i], ranks[order[i]], order[i-1], ranks[order[i-1]])
 			}
+		}
+		if slices.Contains(order, "agent") {
+			// Truthful, but it ends what the agent can say below: its counters were in that pod.
+			t.Fatalf("the kubelet evicted the agent's own pod (rank %d) while the node stayed under pressure; evictions %v", ranks["agent"], order)
 		}
 		msg := first.Status.Message
 		t.Logf("%s: reason %s, message %q", first.Name, first.Status.Reason, msg)
@@ -274,41 +301,14 @@ func TestDiskPressure(t *testing.T) {
 			t.Errorf("late: Event %q, want %q", rejectedEvent.Message, admissionEvent)
 		}
 		waitCounter(t, hc, agentURL, "late", map[string]string{"workload": "late", "cause": "admission", "resource": "", "volume": "", "container": ""})
-		// Which form the agent saw first is in its log; both classify alike
-		// (detect/recorded_test.go classifies the two recorded messages).
+		// Which form the agent saw first is in its log (read through the API server); both
+		// classify alike (detect/recorded_test.go classifies the two recorded messages).
+		if _, err := saveAgentLog(ctx, cs, e, agent.Pod); err != nil {
+			t.Errorf("the agent's log: %v", err)
+		}
 		t.Logf("agent log: %s", agentLogLine(t, e, `"pod":"late"`))
 	})
 	timing("done")
-}
-
-// startAgent runs the agent as TestEmptyDirEviction does (DaemonSet args, ServiceAccount token),
-// without Prometheus: this test reads /metrics itself.
-func startAgent(ctx context.Context, t *testing.T, e env, client *kubernetes.Clientset, hc *http.Client) string {
-	t.Helper()
-	r := applyRBAC(ctx, t, e, client)
-	dir := filepath.Join(e.WorkDir, "agent")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte(saToken(ctx, t, client, r.Namespace, r.ServiceAccount)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	writeKubeconfig(t, kubeconfig, e, tokenFile)
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args, agentEnv := daemonSetArgs(t, e, map[string]string{
-		"web.listen-address": fmt.Sprintf("127.0.0.1:%d", port), "web.probe-address": fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		"kubeconfig": kubeconfig, "kubelet.url": e.KubeletURL, "kubelet.ca-file": e.CA, "kubelet.token-file": tokenFile,
-		"kubelet.min-interval": "1s", "eviction.hard": e.EvictionHard, "log.format": "json",
-	})
-	startProcessEnv(t, e, "agent", agentEnv, append([]string{e.AgentBin}, args...)...)
-	eventually(t, 60*time.Second, 500*time.Millisecond, "agent /readyz", func() (bool, string) {
-		code, body, err := get(hc, url+"/readyz", "")
-		return err == nil && code == http.StatusOK, fmt.Sprintf("%d %v %s", code, err, body)
-	})
-	return url
 }
 
 // checkDedicatedImageFs: nodefs and imagefs are the two loop filesystems in the kubelet's summary
@@ -389,12 +389,16 @@ func fallocate(t *testing.T, path string, size int64) {
 	}
 }
 
-// evictedPods are the scenario's pods the kubelet evicted, in the order of their DisruptionTarget
-// condition (set when the eviction manager picks the pod), then by name.
-func evictedPods(ctx context.Context, client *kubernetes.Clientset, pods []pressurePod) []*corev1.Pod {
+// evictedPods are the scenario's pods and the agent's the kubelet evicted, in the order of their
+// DisruptionTarget condition (set when the eviction manager picks the pod), then by name.
+func evictedPods(ctx context.Context, client *kubernetes.Clientset, pods []pressurePod, agent *corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
+	keys := [][2]string{{agent.Namespace, agent.Name}}
 	for _, p := range pods {
-		got, err := client.CoreV1().Pods(pressureNS).Get(ctx, p.name, metav1.GetOptions{})
+		keys = append(keys, [2]string{pressureNS, p.name})
+	}
+	for _, k := range keys {
+		got, err := client.CoreV1().Pods(k[0]).Get(ctx, k[1], metav1.GetOptions{})
 		if err == nil && got.Status.Phase == corev1.PodFailed && got.Status.Reason == "Evicted" {
 			out = append(out, got)
 		}
@@ -504,15 +508,30 @@ func mustValue(t *testing.T, samples []sample, name string, sel map[string]strin
 	return v
 }
 
-// scrapeRanks is the agent's nodefs.available rank of each scenario pod.
-func scrapeRanks(t *testing.T, hc *http.Client, agentURL string) map[string]int {
+// scrapeRanks is the agent's nodefs.available rank of each scenario pod, and of the agent's own
+// pod (agentPod) as "agent".
+func scrapeRanks(t *testing.T, hc *http.Client, agentURL, agentPod string) map[string]int {
 	ranks := map[string]int{}
 	for _, s := range scrape(t, hc, agentURL) {
-		if s.name == rankSeries && s.labels["namespace"] == pressureNS && s.labels["signal"] == nodefsSignal {
+		if s.name != rankSeries || s.labels["signal"] != nodefsSignal {
+			continue
+		}
+		switch {
+		case s.labels["namespace"] == pressureNS:
 			ranks[s.labels["pod"]] = int(s.value)
+		case s.labels["namespace"] == agentNamespace && s.labels["pod"] == agentPod:
+			ranks["agent"] = int(s.value)
 		}
 	}
 	return ranks
+}
+
+// rankKey is the key of p in scrapeRanks' map.
+func rankKey(p *corev1.Pod, agentPod string) string {
+	if p.Namespace == agentNamespace && p.Name == agentPod {
+		return "agent"
+	}
+	return p.Name
 }
 
 // waitCounter waits for the agent's eviction count of workload, then asserts exactly one series

@@ -69,7 +69,7 @@ log:
 // install-errors.txt, which the report prints.
 func helmInstall(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientset) installedAgent {
 	t.Helper()
-	a, err := installRelease(ctx, t, e, cs, agentRelease, agentNamespace, helmValues(e), 120*time.Second)
+	a, err := installRelease(ctx, t, e, cs, agentRelease, agentNamespace, helmValues(e), 120*time.Second, nil)
 	if err != nil {
 		installFailed(t, e, err.Error())
 	}
@@ -78,8 +78,10 @@ func helmInstall(ctx context.Context, t *testing.T, e env, cs *kubernetes.Client
 
 // installRelease installs the chart as release in namespace with the given values file content
 // and waits up to timeout for its pod on this node to be Ready; the error says why not, in the
-// components' own words.
-func installRelease(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientset, release, namespace, values string, timeout time.Duration) (installedAgent, error) {
+// components' own words. With failWith, an install expected to fail: the wait also ends, with
+// that error, as soon as the pod is not Ready and the components' words carry every string of
+// failWith (a missing image, a 403, an x509 error do not heal by waiting).
+func installRelease(ctx context.Context, t *testing.T, e env, cs *kubernetes.Clientset, release, namespace, values string, timeout time.Duration, failWith []string) (installedAgent, error) {
 	t.Helper()
 	dir := filepath.Join(e.WorkDir, "helm")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -100,7 +102,37 @@ func installRelease(ctx context.Context, t *testing.T, e env, cs *kubernetes.Cli
 		return installedAgent{}, fmt.Errorf("helm install %s: %w\n%s", release, err, out)
 	}
 	t.Logf("helm install %s: %s", release, firstLine(string(out)))
+	if failWith != nil {
+		return waitAgentFailed(ctx, e, cs, release, namespace, timeout, failWith)
+	}
 	return waitAgentReady(ctx, e, cs, release, namespace, timeout)
+}
+
+// waitAgentFailed is waitAgentReady for an install expected to fail: it returns (an error) as soon
+// as the release's pod is not Ready and its state, the agent's log and the namespace's Warning
+// Events carry every string of want, or at timeout; it returns the agent when the pod is Ready.
+func waitAgentFailed(ctx context.Context, e env, cs *kubernetes.Clientset, release, namespace string, timeout time.Duration, want []string) (installedAgent, error) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		p, why := agentPod(ctx, cs, e, release, namespace)
+		if p != nil && podReady(p) && p.Status.PodIP != "" {
+			return installedAgent{Namespace: p.Namespace, ServiceAccount: p.Spec.ServiceAccountName, Pod: p,
+				URL: fmt.Sprintf("http://%s:%d", p.Status.PodIP, agentPort)}, nil
+		}
+		diag := agentDiagnostics(ctx, cs, namespace, p)
+		all := true
+		for _, w := range want {
+			all = all && (strings.Contains(why, w) || strings.Contains(diag, w))
+		}
+		if p != nil && all {
+			return installedAgent{}, fmt.Errorf("release %s: the agent's pod not Ready after %s, failing: %s\n%s", release, time.Since(start).Round(time.Second), why, diag)
+		}
+		if time.Now().After(deadline) {
+			return installedAgent{}, fmt.Errorf("release %s: the agent's pod was not Ready within %s: %s\n%s", release, timeout, why, diag)
+		}
+		time.Sleep(time.Second) // poll interval of this bounded wait (deadline above)
+	}
 }
 
 // waitAgentReady waits for the DaemonSet's pod on e.Node to be Ready (the kubelet probes it).
@@ -315,7 +347,7 @@ extraVolumeMounts:
 		}
 		results[i] = make(chan result, 1)
 		go func() {
-			_, err := installRelease(ctx, t, e, cs, "ese-"+tc.name, ns, tc.values, 30*time.Second)
+			_, err := installRelease(ctx, t, e, cs, "ese-"+tc.name, ns, tc.values, 30*time.Second, tc.want)
 			results[i] <- result{err}
 		}()
 	}
