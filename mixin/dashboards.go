@@ -257,8 +257,8 @@ func (d *dash) overview() *dashboard.DashboardBuilder {
 			query{expr: d.x(`sum(ephemeral_storage_node_disk_pressure{S}) or vector(0)`)})).
 		WithPanel(st("Pods evicted for storage", "Pods the kubelet evicted for local storage in the selected range.", "short", 4, 4, []float64{1},
 			query{expr: d.x(`sum(increase(ephemeral_storage_evictions_total{S}[$__range])) or vector(0)`)})).
-		WithPanel(st("Read-only write failures", "Writes that failed with Read-only file system in the selected range.", "short", 4, 4, []float64{1},
-			query{expr: d.x(`sum(increase(ephemeral_storage_read_only_write_failures_total{S}[$__range])) or vector(0)`)})).
+		WithPanel(st("Read-only write failures", "Writes that failed with Read-only file system in the selected range (per container, the source that saw most: one failure can show in both the termination message and the log).", "short", 4, 4, []float64{1},
+			query{expr: d.x(`sum(max by (C node, namespace, workload_kind, workload, container) (increase(ephemeral_storage_read_only_write_failures_total{S}[$__range]))) or vector(0)`)})).
 		WithPanel(st("Agents not reading the kubelet", "Nodes whose agent failed its last kubelet summary fetch.", "short", 4, 4, []float64{1},
 			query{expr: d.x(`count(ephemeral_storage_exporter_kubelet_up{S} == 0) or vector(0)`)})).
 		WithPanel(st("Highest emptyDir ratio", ratioDesc, "percentunit", 4, 4, []float64{0.85, 1},
@@ -287,8 +287,8 @@ func (d *dash) overview() *dashboard.DashboardBuilder {
 		WithPanel(ts("Node eviction events", "EvictionThresholdMet and NodeHasDiskPressure events.", "short", 12, 8,
 			query{expr: d.x(`sum by (node, reason) (increase(ephemeral_storage_node_eviction_events_total{S}[$__rate_interval]))`), legend: "{{node}} {{reason}}"})).
 		WithRow(dashboard.NewRowBuilder("Read-only filesystem")).
-		WithPanel(ts("Read-only write failures by container", "Writes that failed with EROFS: a path that is not a mounted volume in a container with a read-only root filesystem.", "short", 24, 8,
-			query{expr: d.x(`sum by (namespace, workload_kind, workload, container) (increase(ephemeral_storage_read_only_write_failures_total{S}[$__rate_interval]))`), legend: "{{namespace}}/{{workload}} {{container}}"}))
+		WithPanel(ts("Read-only write failures by container", "Writes that failed with EROFS: a path that is not a mounted volume in a container with a read-only root filesystem. Per container, the source that saw most (a failure can show in both the termination message and the log).", "short", 24, 8,
+			query{expr: d.x(`sum by (namespace, workload_kind, workload, container) (max by (C node, namespace, workload_kind, workload, container) (increase(ephemeral_storage_read_only_write_failures_total{S}[$__rate_interval])))`), legend: "{{namespace}}/{{workload}} {{container}}"}))
 }
 
 func (d *dash) node() *dashboard.DashboardBuilder {
