@@ -28,8 +28,7 @@ import (
 // after the restart is seen, and nothing is counted twice: every eviction and read-only failure
 // series the watches feed has exactly the value it had before, plus the new pod's single failure.
 // Series with source="container_log" are left out: the log scanner reads files, not the API
-// server, on its own 10 s cadence (a failure's log count may land on either side of the restart),
-// and today it also counts the agent's own log (TestLogScannerSkipsTheAgentsOwnLog).
+// server, on its own 10 s cadence (a failure's log count may land on either side of the restart).
 func TestAPIServerRestart(t *testing.T) {
 	e := loadEnv(t)
 	if os.Getenv("E2E_LOOP_NODEFS") != "" {
