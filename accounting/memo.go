@@ -16,13 +16,12 @@ type SpecMemo struct {
 }
 
 type specFacts struct {
-	request, limit         resource.Quantity
-	requestOK, limitOK     bool
-	requestDone, limitDone bool
+	request, limit     resource.Quantity
+	requestOK, limitOK bool
 
-	rankRequest     int64
-	rankFor         Version // the kubelet version rankRequest was computed for
-	rankRequestDone bool
+	rankRequest int64
+	rankFor     Version // the kubelet version rankRequest was computed for
+	ranked      bool
 }
 
 // NewSpecMemo returns an empty memo.
@@ -39,16 +38,17 @@ func (m *SpecMemo) Cycle() {
 	clear(m.cur)
 }
 
+// facts returns what is known of pod, deriving its request and limit the first time: the model
+// reads both for every pod it joins.
 func (m *SpecMemo) facts(pod *corev1.Pod) *specFacts {
-	if m == nil {
-		return &specFacts{}
-	}
 	if f, ok := m.cur[pod]; ok {
 		return f
 	}
 	f, ok := m.prev[pod]
 	if !ok {
 		f = &specFacts{}
+		f.request, f.requestOK = PodRequest(pod)
+		f.limit, f.limitOK = PodLimit(pod)
 	}
 	m.cur[pod] = f
 	return f
@@ -56,29 +56,30 @@ func (m *SpecMemo) facts(pod *corev1.Pod) *specFacts {
 
 // PodRequest is PodRequest(pod), remembered.
 func (m *SpecMemo) PodRequest(pod *corev1.Pod) (resource.Quantity, bool) {
-	f := m.facts(pod)
-	if !f.requestDone {
-		f.request, f.requestOK = PodRequest(pod)
-		f.requestDone = true
+	if m == nil {
+		return PodRequest(pod)
 	}
+	f := m.facts(pod)
 	return f.request, f.requestOK
 }
 
 // PodLimit is PodLimit(pod), remembered.
 func (m *SpecMemo) PodLimit(pod *corev1.Pod) (resource.Quantity, bool) {
-	f := m.facts(pod)
-	if !f.limitDone {
-		f.limit, f.limitOK = PodLimit(pod)
-		f.limitDone = true
+	if m == nil {
+		return PodLimit(pod)
 	}
+	f := m.facts(pod)
 	return f.limit, f.limitOK
 }
 
 // rankRequest is rankRequest(pod, ephemeral-storage, kubelet), remembered.
 func (m *SpecMemo) rankRequest(pod *corev1.Pod, kubelet Version) int64 {
+	if m == nil {
+		return rankRequest(pod, corev1.ResourceEphemeralStorage, kubelet)
+	}
 	f := m.facts(pod)
-	if !f.rankRequestDone || f.rankFor != kubelet {
-		f.rankRequest, f.rankFor, f.rankRequestDone = rankRequest(pod, corev1.ResourceEphemeralStorage, kubelet), kubelet, true
+	if !f.ranked || f.rankFor != kubelet {
+		f.rankRequest, f.rankFor, f.ranked = rankRequest(pod, corev1.ResourceEphemeralStorage, kubelet), kubelet, true
 	}
 	return f.rankRequest
 }
