@@ -88,12 +88,11 @@ func (c *chunks[T]) bytes() int {
 	return n * int(unsafe.Sizeof(zero))
 }
 
-// reuse holds the arena free for the next decode and the one lent with the last summary decoded.
+// reuse holds the arena free for the next decode and the one holding the last summary decoded.
 var reuse struct {
 	sync.Mutex
-	spare  *arena
-	lent   *arena
-	lentTo *statsv1alpha1.Summary
+	spare *arena
+	lent  *arena
 }
 
 // takeArena returns the spare arena, reset, or a new one.
@@ -109,10 +108,10 @@ func takeArena() *arena {
 	return a
 }
 
-// lend records that s lives in a, so that releasing s frees a.
-func lend(a *arena, s *statsv1alpha1.Summary) {
+// lend records that a holds the summary just decoded, so that releasing it frees a.
+func lend(a *arena) {
 	reuse.Lock()
-	reuse.lent, reuse.lentTo = a, s
+	reuse.lent = a
 	reuse.Unlock()
 }
 
@@ -136,11 +135,12 @@ func ReleaseSummary(s *statsv1alpha1.Summary) {
 	}
 	reuse.Lock()
 	defer reuse.Unlock()
-	if s != reuse.lentTo {
+	a := reuse.lent
+	if a == nil || s != &a.summary {
 		return
 	}
-	if a := reuse.lent; a.bytes() <= maxKeptArena {
+	if a.bytes() <= maxKeptArena {
 		reuse.spare = a
 	}
-	reuse.lent, reuse.lentTo = nil, nil
+	reuse.lent = nil
 }

@@ -50,7 +50,7 @@ func DecodeSummarySelective(r io.Reader, maxBytes int64) (*statsv1alpha1.Summary
 	if cap(summary.Pods) > cap(a.pods) {
 		a.pods = summary.Pods[:0] // grown past the last summary's count: keep the larger array
 	}
-	lend(a, summary)
+	lend(a)
 	containers, volumes := 0, 0
 	for i := range summary.Pods {
 		containers += len(summary.Pods[i].Containers)
