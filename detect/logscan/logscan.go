@@ -162,10 +162,22 @@ func (s *Scanner) ScanOnce() (int64, error) {
 	return read, errors.Join(errs...)
 }
 
-// isOwnLog reports whether path, <root>/<namespace>_<pod>_<uid>/<container>/<n>.log, is a log of
-// the agent's own pod.
+// isOwnLog reports whether path is a log of the agent's own pod.
 func (s *Scanner) isOwnLog(path string) bool {
-	return strings.HasSuffix(filepath.Base(filepath.Dir(filepath.Dir(path))), "_"+string(s.opts.OwnPodUID))
+	_, _, uid := podOf(path)
+	return uid == s.opts.OwnPodUID
+}
+
+// podOf returns the pod of a log path, <root>/<namespace>_<pod>_<uid>/<container>/<n>.log; all
+// empty when the directory is not of that form.
+func podOf(path string) (namespace, pod string, uid types.UID) {
+	dir := filepath.Base(filepath.Dir(filepath.Dir(path)))
+	// Namespaces and pod names cannot contain '_', so the directory splits unambiguously.
+	parts := strings.SplitN(dir, "_", 3)
+	if len(parts) != 3 {
+		return "", "", ""
+	}
+	return parts[0], parts[1], types.UID(parts[2])
 }
 
 func (s *Scanner) forgetMissing(paths []string) {
@@ -185,13 +197,8 @@ func (s *Scanner) track(path string, info os.FileInfo) *logFile {
 	if f := s.files[path]; f != nil {
 		return f
 	}
-	dir := filepath.Base(filepath.Dir(filepath.Dir(path)))
-	// Namespaces and pod names cannot contain '_', so the directory splits unambiguously.
-	parts := strings.SplitN(dir, "_", 3)
 	f := &logFile{ino: inode(info), container: filepath.Base(filepath.Dir(path))}
-	if len(parts) == 3 {
-		f.namespace, f.pod, f.uid = parts[0], parts[1], types.UID(parts[2])
-	}
+	f.namespace, f.pod, f.uid = podOf(path)
 	s.files[path] = f
 	return f
 }
