@@ -271,13 +271,18 @@ func TestSelectiveDecodeAllocatesNoGrowth(t *testing.T) {
 	if cap(s.Pods) != len(s.Pods) {
 		t.Fatalf("pods %d/%d (len/cap)", len(s.Pods), cap(s.Pods))
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	decode()
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > 300<<10 {
+	if got := allocatedBy(func() { decode() }); got > 300<<10 {
 		t.Errorf("a 250-pod decode allocated %d bytes, want at most 300 KiB", got)
 	}
+}
+
+// allocatedBy returns the bytes f allocates.
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
 
 func jsonOf(v any) string {
@@ -514,11 +519,7 @@ func TestSelectiveDecodeSteadyStateAllocation(t *testing.T) {
 	if got := testing.AllocsPerRun(1, decode); got > 2000 {
 		t.Errorf("%v allocations per steady-state decode", got)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	decode()
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+	if got := allocatedBy(decode); got > 64<<10 {
 		t.Errorf("a steady-state 250-pod decode allocated %d bytes, want at most 64 KiB", got)
 	}
 }
