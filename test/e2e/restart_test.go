@@ -5,11 +5,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,10 +98,7 @@ func TestAPIServerRestart(t *testing.T) {
 	roFailure(ctx, t, e, cs, hc, agent.URL, "rofail-after-restart")
 	after := counterSeries(t, hc, agent.URL)
 	fmt.Fprintf(&report, "counters after the restart:\n%s", formatSeries(after))
-	want := map[string]float64{}
-	for k, v := range before {
-		want[k] = v
-	}
+	want := maps.Clone(before)
 	var added []string
 	for k := range after {
 		if _, ok := before[k]; !ok {
@@ -243,13 +242,8 @@ func counterSeries(t *testing.T, hc *http.Client, agentURL string) map[string]fl
 }
 
 func formatSeries(m map[string]float64) string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(&b, "  %s %v\n", k, m[k])
 	}
 	return b.String()
