@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,9 +166,7 @@ func kustomizeInstall(ctx context.Context, t *testing.T, e env, cs *kubernetes.C
 		t.Errorf("the agent's pod runs image %q, want %q (images:)", c.Image, e.AgentImage)
 	}
 	want := map[string]string{"kubelet.mode": "apiserver-proxy"}
-	for f, v := range args {
-		want[f] = v
-	}
+	maps.Copy(want, args)
 	for _, f := range sortedKeys(want) {
 		if i := argIndex(c.Args, f); i < 0 || c.Args[i] != "--"+f+"="+want[f] {
 			t.Errorf("the agent's pod args %v: want --%s=%s", c.Args, f, want[f])
